@@ -1,0 +1,1 @@
+"""The ``approx`` command: parse options, call one library function, print or plot its result."""

@@ -1,0 +1,57 @@
+"""Entry point of the ``approx`` command and its error policy (DESIGN §4).
+
+Exit codes: 0 success; 2 bad input or usage — one line ``approx: error: …`` naming the bad value, no traceback;
+1 an internal error (the traceback only with ``APPROX_DEBUG=1``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from . import fit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ssm-approx-lab")
+def approx():
+    """A lab for function approximation and signal processing with state-space models.
+
+    Fit S4D (exponential/Fourier) and Mamba (Heaviside/Haar) bases to signals, measure L² errors and their
+    rates, build the paper's analytic constructions and run sensitivity experiments
+    (Huang et al., Understanding Input Selectivity in Mamba, ICML 2025).
+    """
+
+
+approx.add_command(fit.fit)
+
+
+def main(argv=None):
+    """Run the command line; map errors to DESIGN §4's exit codes."""
+    try:
+        approx.main(args=argv, prog_name="approx", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("approx: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"approx: error: {e.format_message()}".replace("\n", " "), err=True)
+        sys.exit(2)
+    except (ValueError, FileNotFoundError, IsADirectoryError) as e:
+        msg = str(e) or type(e).__name__
+        click.echo(f"approx: error: {msg}".replace("\n", " "), err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - the last line of defence of the CLI
+        if os.environ.get("APPROX_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"approx: internal error: {type(e).__name__}: {e} (set APPROX_DEBUG=1 for the traceback)",
+                   err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

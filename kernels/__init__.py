@@ -1,0 +1,8 @@
+"""The scan engine: diagonal (selective) state-space recurrences, a PyTorch reference and Triton kernels.
+
+Knows nothing of models or signals. ``from kernels import selective_scan``.
+"""
+from .reference import selective_scan_ref, DELTA_MODES
+from .scan import selective_scan, BACKENDS
+
+__all__ = ["selective_scan", "selective_scan_ref", "DELTA_MODES", "BACKENDS"]
