@@ -11,7 +11,9 @@ import traceback
 
 import click
 
-from . import fit
+from . import construct, fit
+from . import rates
+from . import sensitivity
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,6 +28,9 @@ def approx():
 
 
 approx.add_command(fit.fit)
+approx.add_command(construct.construct)
+approx.add_command(rates.rates)
+approx.add_command(sensitivity.sensitivity)
 
 
 def main(argv=None):

@@ -1,0 +1,309 @@
+"""Benchmark of the scan engine: verify, then time (DESIGN §2; the Triton kernels of kernels/triton_scan.py).
+
+For each size (batch, D, N, L), Mamba's setting (Δ per channel, real A, Δ·u·B input term, D skip):
+1. verify every method's y and gradients (u, Δ, A, B, C, D) against the float64 PyTorch reference on the first
+   ``--verify-batch`` sequences (a method that fails is reported and not timed);
+2. time the forward and the forward+backward (median of CUDA-event timings after warm-up, triton.testing.do_bench;
+   on the CPU, the median of wall-clock repeats) of:
+   - ``triton``: kernels.selective_scan(backend="triton");
+   - ``loop``: the PyTorch reference loop (kernels.reference); timed on the first ``--loop-max-len`` steps and
+     scaled linearly to L when L is longer (marked ``~``);
+   - ``doubling``: a plain PyTorch parallel scan (Hillis-Steele doubling over a materialised (batch, D, N, L)
+     tensor), written below;
+   - ``mambapy``: mambapy.pscan (Blelloch, pure PyTorch), in mambapy's own layout, when the package imports;
+   - ``mamba_ssm``: mamba_ssm's CUDA selective_scan_fn, when the package imports.
+3. print ms, effective GB/s over the minimal bytes (forward: read u, Δ, B, C, write y; backward: read u, Δ, B, C,
+   dy, write du, dΔ, dB, dC), that as a fraction of a device-to-device copy measured in the same run, and
+   Triton's speed-up over each peer.
+
+    PYTHONPATH=. python benchmarks/scan.py                 # GPU sizes on CUDA, tiny sizes on the CPU
+    PYTHONPATH=. python benchmarks/scan.py --sweep         # also time a few (BD, T, warps) configurations
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from kernels import selective_scan, selective_scan_ref
+
+GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096)]
+CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33)]
+# (BD, T, num_warps) tried by --sweep; the forward's best have one channel per thread and T steps in registers
+FWD_SWEEP = [(16, 16, 8), (32, 4, 1), (64, 4, 2), (128, 4, 4), (256, 4, 8)]
+BWD_SWEEP = [(8, 16, 4), (16, 16, 8), (4, 32, 4), (32, 8, 4), (16, 4, 4)]
+
+
+def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(batch, dim, length, generator=g, dtype=dtype)
+    delta = 0.01 + 0.2 * torch.rand(batch, dim, length, generator=g, dtype=dtype)
+    A = -torch.exp(torch.randn(dim, nstate, generator=g, dtype=dtype) * 0.5)
+    B = torch.randn(batch, nstate, length, generator=g, dtype=dtype)
+    C = torch.randn(batch, nstate, length, generator=g, dtype=dtype)
+    D = torch.randn(dim, generator=g, dtype=dtype)
+    return [x.to(device) for x in (u, delta, A, B, C, D)]
+
+
+# ---- peers -------------------------------------------------------------------------------------------------------
+
+def scan_triton(u, delta, A, B, C, D):
+    return selective_scan(u, delta, A, B, C, D, backend="triton")
+
+
+def scan_loop(u, delta, A, B, C, D):
+    return selective_scan_ref(u, delta, A, B, C, D)
+
+
+def scan_doubling(u, delta, A, B, C, D):
+    """Hillis-Steele scan of h_t = a_t h_{t−1} + b_t on (batch, D, N, L): log2 L rounds of (a, b) ∘ shift."""
+    a = torch.exp(delta[:, :, None, :] * A[None, :, :, None])
+    b = (delta * u)[:, :, None, :] * B[:, None, :, :]
+    k = 1
+    while k < u.shape[-1]:
+        b = torch.cat([b[..., :k], a[..., k:] * b[..., :-k] + b[..., k:]], dim=-1)
+        a = torch.cat([a[..., :k], a[..., k:] * a[..., :-k]], dim=-1)
+        k *= 2
+    return (b * C[:, None, :, :]).sum(2) + D[None, :, None] * u
+
+
+def peer_mambapy():
+    try:
+        from mambapy.pscan import pscan
+    except ImportError:
+        return None
+
+    def scan_mambapy(u, delta, A, B, C, D):
+        """mambapy.mamba.MambaBlock.selective_scan on our (batch, D, L) layout (theirs is (batch, L, D))."""
+        x, dt = u.transpose(1, 2), delta.transpose(1, 2)
+        dA = torch.exp(dt.unsqueeze(-1) * A)
+        bx = (dt * x).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
+        hs = pscan(dA, bx)
+        y = (hs @ C.transpose(1, 2).unsqueeze(-1)).squeeze(3) + D * x
+        return y.transpose(1, 2)
+    return scan_mambapy
+
+
+def peer_mamba_ssm():
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError:
+        return None
+
+    def scan_mamba_ssm(u, delta, A, B, C, D):
+        return selective_scan_fn(u, delta, A, B, C, D)
+    return scan_mamba_ssm
+
+
+# ---- measuring ---------------------------------------------------------------------------------------------------
+
+def bench(fn, device):
+    """Median milliseconds of fn()."""
+    if device == "cuda":
+        import triton.testing
+        return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+    fn()
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device):
+    """GB/s of a device-to-device copy, counting bytes read plus bytes written."""
+    n = (1 << 28) if device == "cuda" else (1 << 22)
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    ms = bench(lambda: dst.copy_(src), device)
+    return 2 * src.numel() * 4 / ms / 1e6
+
+
+def fwd_and_grad(fn, args, gy):
+    """Closures: the forward, and the forward + backward to every input."""
+    def fwd():
+        with torch.no_grad():
+            return fn(*args)
+
+    def fwd_bwd():
+        return torch.autograd.grad(fn(*args), args, gy)
+    return fwd, fwd_bwd
+
+
+def verify(fn, args64, ref, gy64):
+    """Max over outputs of ‖out − ref‖ / ‖ref‖, fn run in float32 on float32 copies."""
+    args = [a.float().detach().requires_grad_() for a in args64]
+    y = fn(*args)
+    grads = torch.autograd.grad(y, args, gy64.float())
+    return max(float((o.double() - r).norm() / r.norm()) for o, r in zip((y,) + grads, ref))
+
+
+def minimal_bytes(batch, dim, nstate, length, elem=4):
+    big, small = batch * dim * length * elem, batch * nstate * length * elem
+    fwd = 3 * big + 2 * small                           # u, Δ, y;  B, C
+    bwd = 5 * big + 4 * small                           # u, Δ, dy, du, dΔ;  B, C, dB, dC
+    return fwd, fwd + bwd
+
+
+def run(args):
+    device = args.device
+    sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes] if args.sizes else \
+        (GPU_SIZES if device == "cuda" else CPU_SIZES)
+    peers = {"loop": scan_loop, "doubling": scan_doubling}
+    missing = []
+    for name, make in (("mambapy", peer_mambapy), ("mamba_ssm", peer_mamba_ssm)):
+        fn = make()
+        if fn is None:
+            missing.append(name)
+        elif name == "mamba_ssm" and device != "cuda":
+            missing.append(name + " (CUDA only)")
+        else:
+            peers[name] = fn
+    copy_gbs = copy_bandwidth(device)
+    lines = [f"device: {torch.cuda.get_device_name() if device == 'cuda' else platform.processor() or 'cpu'}",
+             f"torch {torch.__version__}, triton {_triton_version()}, python {platform.python_version()}",
+             f"command: {' '.join(sys.argv)}",
+             f"copy bandwidth (read + write): {copy_gbs:.0f} GB/s",
+             f"not available: {', '.join(missing) or 'none'}"]
+    for line in lines:
+        print(line, flush=True)
+    rows = []
+    for size in sizes:
+        batch, dim, nstate, length = size
+        args64 = make_inputs(min(batch, args.verify_batch), dim, nstate, length, device, torch.float64, seed=1)
+        gy64 = torch.randn(args64[0].shape, dtype=torch.float64, device=device)
+        leaves = [a.detach().requires_grad_() for a in args64]
+        y_ref = selective_scan_ref(*leaves)
+        ref = (y_ref.detach(),) + torch.autograd.grad(y_ref, leaves, gy64)
+        del y_ref, leaves
+        inputs = [a.requires_grad_() for a in make_inputs(batch, dim, nstate, length, device)]
+        gy = torch.randn_like(inputs[0])
+        b_fwd, b_all = minimal_bytes(batch, dim, nstate, length)
+        results = {}
+        for name, fn in [("triton", scan_triton)] + list(peers.items()):
+            if args.methods and name not in args.methods:
+                continue
+            try:
+                err = verify(fn, args64, ref, gy64)
+                if not err < args.tol:
+                    results[name] = dict(err=err, fail=f"verify: rel. error {err:.1e}")
+                    continue
+                fn_args, scale = inputs, 1.0
+                if name == "loop" and length > args.loop_max_len:
+                    keep = args.loop_max_len
+                    fn_args = [x[..., :keep] if x.dim() == 3 else x for x in inputs]
+                    fn_args = [x.detach().requires_grad_() for x in fn_args]
+                    scale = length / keep
+                fwd, fwd_bwd = fwd_and_grad(fn, fn_args, gy[..., :fn_args[0].shape[-1]])
+                results[name] = dict(err=err, fwd=bench(fwd, device) * scale, all=bench(fwd_bwd, device) * scale,
+                                     extrap=scale != 1.0)
+            except torch.cuda.OutOfMemoryError:
+                results[name] = dict(fail="out of memory")
+            except RuntimeError as e:
+                results[name] = dict(fail=f"error: {str(e).splitlines()[0][:60]}")
+            finally:
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+            print(f"{size} {name}: {results[name]}", flush=True)
+        if args.sweep and device == "cuda":
+            sweep(inputs, gy, size, copy_gbs, lines, args.fwd_configs, args.bwd_configs)
+        rows.append((size, b_fwd, b_all, results))
+        del inputs, gy, args64, gy64, ref
+    table = format_table(rows, copy_gbs)
+    text = "\n".join(lines + [""] + table)
+    print("\n" + text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+def sweep(inputs, gy, size, copy_gbs, lines, fwd_configs, bwd_configs):
+    """Time the Triton kernels directly: the forward at each FWD_SWEEP configuration (BD, T, warps), and the
+    forward with checkpoints + backward at each BWD_SWEEP one (the checkpoint interval is the backward's T)."""
+    from kernels import triton_scan
+    u, delta, A, B, C, D = (x.detach() for x in inputs)
+    b_fwd, b_all = minimal_bytes(*size)
+    _, _, ck = triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True)
+    base = triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck)
+    for kind, cfgs in (("fwd", fwd_configs), ("bwd", bwd_configs)):
+        for cfg in cfgs:
+            try:
+                if kind == "fwd":
+                    f_ms = bench(lambda: triton_scan.scan_fwd(u, delta, A, B, C, D, config=cfg), "cuda")
+                    line = f"fwd {f_ms:.3f} ms ({b_fwd / f_ms / 1e6 / copy_gbs:.0%} of copy)"
+                else:
+                    _, _, ck = triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=cfg)
+                    fc_ms = bench(lambda: triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=cfg),
+                                  "cuda")
+                    b_ms = bench(lambda: triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=cfg),
+                                 "cuda")
+                    grads = triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=cfg)
+                    agree = max(float((g - r).norm() / r.norm()) for g, r in zip(grads, base))
+                    line = (f"fwd+ckpt {fc_ms:.3f} ms, bwd {b_ms:.3f} ms, together "
+                            f"{b_all / (fc_ms + b_ms) / 1e6 / copy_gbs:.0%} of copy; gradients vs the default "
+                            f"configuration: {agree:.1e}")
+            except Exception as e:  # a configuration that does not compile or fit is reported, not fatal
+                line = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+            line = f"sweep {size} {kind} BD,T,warps={cfg}: {line}"
+            print(line, flush=True)
+            lines.append(line)
+
+
+def format_table(rows, copy_gbs):
+    head = ("| batch, D, N, L | method | rel. err | fwd ms | fwd GB/s | fwd % copy | fwd+bwd ms | fwd+bwd GB/s "
+            "| fwd+bwd % copy | triton speed-up fwd | triton speed-up fwd+bwd |")
+    out = [head, "|" + "---|" * 11]
+    for size, b_fwd, b_all, results in rows:
+        tri = results.get("triton", {})
+        for name, r in results.items():
+            label = ", ".join(map(str, size))
+            if "fail" in r:
+                out.append(f"| {label} | {name} | {r.get('err', float('nan')):.1e} | {r['fail']} |" + " |" * 7)
+                continue
+            mark = "~" if r["extrap"] else ""
+            su_f = f"{r['fwd'] / tri['fwd']:.1f}×" if "fwd" in tri and name != "triton" else ""
+            su_a = f"{r['all'] / tri['all']:.1f}×" if "all" in tri and name != "triton" else ""
+            gf, ga = b_fwd / r["fwd"] / 1e6, b_all / r["all"] / 1e6
+            out.append(f"| {label} | {name} | {r['err']:.1e} | {mark}{r['fwd']:.3f} | {gf:.0f} | {gf / copy_gbs:.0%} | "
+                       f"{mark}{r['all']:.3f} | {ga:.0f} | {ga / copy_gbs:.0%} | {su_f} | {su_a} |")
+    return out
+
+
+def _triton_version():
+    try:
+        import triton
+        return triton.__version__
+    except ImportError:
+        return "not installed"
+
+
+def _config(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--sizes", nargs="*", help="batch,D,N,L ... (default: the GPU or CPU list)")
+    p.add_argument("--verify-batch", type=int, default=2, help="sequences checked against float64 (default 2)")
+    p.add_argument("--loop-max-len", type=int, default=256, help="steps of the reference loop actually timed")
+    p.add_argument("--tol", type=float, default=1e-4, help="largest relative error that passes verification")
+    p.add_argument("--sweep", action="store_true", help="also time the Triton kernels at the SWEEP configurations")
+    p.add_argument("--fwd-configs", nargs="*", type=_config, default=FWD_SWEEP, help="BD,T,warps ... for --sweep")
+    p.add_argument("--bwd-configs", nargs="*", type=_config, default=BWD_SWEEP, help="BD,T,warps ... for --sweep")
+    p.add_argument("--methods", nargs="*", help="time only these (triton loop doubling mambapy mamba_ssm)")
+    p.add_argument("--out", help="also write the report to this file")
+    args = p.parse_args(argv)
+    if args.device == "cpu" and "TRITON_INTERPRET" not in os.environ:
+        sys.exit("benchmarks/scan.py: on the CPU run with TRITON_INTERPRET=1 (the kernels run interpreted)")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

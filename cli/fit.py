@@ -1,0 +1,112 @@
+"""``approx fit``: fit one family of basis functions to a signal and print the L² error (table or JSON)."""
+from __future__ import annotations
+
+import click
+
+from approx import BASES, DEFAULT_N, fit as run_fit
+from approx.records import to_json
+from signals import SIGNALS
+
+MAX_LISTED = 10
+
+
+def _sharpness(value: str):
+    if value == "auto":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected 'auto' or a positive number, got {value!r}") from None
+
+
+def _listing(values, fmt="{:.6g}") -> str:
+    items = [fmt.format(v) if isinstance(v, (int, float)) else str(v) for v in values[:MAX_LISTED]]
+    extra = len(values) - MAX_LISTED
+    return ", ".join(items) + (f", … (+{extra} more)" if extra > 0 else "")
+
+
+def format_table(result) -> str:
+    """A readable table of one fit: the errors, N, the chosen basis parameters, the time taken."""
+    cfg, met, par = result.config, result.metrics, result.params
+    what = {"piecewise": f"piecewise (m = {cfg.get('m')}, seed = {cfg['seed']})", "file": f"file {cfg.get('path')}",
+            "haar": f"haar ψ({cfg.get('j')},{cfg.get('k')})", "step": f"step at {cfg.get('at')}",
+            "needle": f"needle at {cfg.get('at')} (width {cfg.get('width')})"}.get(cfg["signal"], cfg["signal"])
+    rows = [("signal", f"{what}, L = {cfg['samples']}"),
+            ("basis", f"{cfg['basis']} / {cfg['strategy']}"),
+            ("l2_sq", f"{met['l2_sq']:.4e}"),
+            ("l2", f"{met['l2']:.4e}"),
+            ("relative l2_sq", f"{met['l2_sq'] / met['signal_norm_sq']:.4e}" if met["signal_norm_sq"] else "—"),
+            ("N used", f"{met['n_used']} (asked {met['n_requested']})")]
+    if "ideal_l2_sq" in met:
+        rows.append(("ideal dictionary l2_sq", f"{met['ideal_l2_sq']:.4e}"))
+    if "sharpness" in par:
+        auto = " (auto = 64·L²)" if cfg.get("sharpness") == "auto" else ""
+        rows.append(("sharpness |w|", f"{par['sharpness']:.4e}{auto}, λ = {par['lam']:g}, time = {par['time']}"))
+    if "jumps" in par:
+        rows.append(("jumps at", _listing(par["jumps"])))
+    if "atoms" in par:
+        rows.append(("atoms (j,k)", _listing(["φ" if a["j"] < 0 else f"ψ({a['j']},{a['k']})" for a in par["atoms"]])))
+    if "heavisides" in par:
+        rows.append(("Heavisides at", _listing(par["heavisides"])))
+    if "frequencies" in par:
+        rows.append(("frequencies k", _listing([f"{k}:{t}" for k, t in zip(par["frequencies"], par["kinds"])])))
+    elif "lambdas" in par:
+        rows.append(("λ (re, im)", _listing([f"({a:g}, {b:.4g})" for a, b in par["lambdas"]])))
+    rows.append(("wall time", f"{result.wall_s:.3f} s on {result.device}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+@click.command("fit")
+@click.option("--signal", type=click.Choice(SIGNALS), default="piecewise", show_default=True,
+              help="The signal to fit: piecewise (m random jumps), needle (narrow spike), haar (one wavelet ψ_{j,k}), "
+                   "step (H(s − at)), or file (your own .npy/.csv, see --path).")
+@click.option("--m", type=int, default=3, show_default=True, help="Number of jumps of the piecewise signal (≥ 0).")
+@click.option("--samples", type=int, default=None, show_default="4096; for --signal file the file's length",
+              help="Number of grid points L (midpoints s_i = (i − ½)/L). With --signal file only together with "
+                   "--resample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random signal.")
+@click.option("--basis", type=click.Choice(BASES), default="mamba", show_default=True,
+              help="Basis family: s4d and mamba are realised through the scan; haar and fourier are the ideal "
+                   "reference dictionaries.")
+@click.option("--strategy", default=None, show_default="s4d: fourier, mamba: haar, haar: best, fourier: partial",
+              help="How the N functions are chosen. s4d: fourier | s4d-lin | best; mamba: haar | heaviside; "
+                   "haar: best | linear; fourier: partial | best (docs/fit.md).")
+@click.option("--n", "n", type=int, default=DEFAULT_N, show_default=True,
+              help="Number of real basis functions (mamba/haar: Mamba bases, n // 3 Haar atoms).")
+@click.option("--time", type=click.Choice(["pe", "recover"]), default="pe", show_default=True,
+              help="How the Mamba bases read time: pe appends τ_i = i/L to the input; recover computes it with the "
+                   "Prop. 1 scan (λ = 0, B = 1, all-ones input).")
+@click.option("--sharpness", default="auto", show_default=True,
+              help="|w| of the Mamba Heavisides Δ = softplus(w(τ − c)), w = −|w|; auto = 64·L².")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to compute: auto picks CUDA when available.")
+@click.option("--path", type=click.Path(dir_okay=False), default=None,
+              help="The signal file for --signal file (.npy or .csv, one column).")
+@click.option("--resample", is_flag=True, default=False,
+              help="Resample the file's signal to --samples points (zero-order hold).")
+@click.option("--j", "j", type=int, default=2, show_default=True, help="Scale j of --signal haar.")
+@click.option("--k", "k", type=int, default=1, show_default=True, help="Shift k of --signal haar (0 ≤ k < 2^j).")
+@click.option("--at", type=float, default=0.5, show_default=True,
+              help="Location of --signal step, centre of --signal needle.")
+@click.option("--width", type=float, default=0.01, show_default=True, help="Width of --signal needle.")
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print the result record as JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the signal, the fit and the basis functions to this .png or .svg file.")
+def fit(signal, m, samples, seed, basis, strategy, n, time, sharpness, device, path, resample, j, k, at, width,
+        as_json, plot):
+    """Fit N basis functions (S4D, Mamba, ideal Haar or Fourier) to a signal by least squares and report the
+    L² error (l2 and l2_sq on the grid) with the chosen basis parameters."""
+    if signal == "file" and samples is not None and not resample:
+        raise click.BadParameter(f"--samples {samples} with --signal file needs --resample "
+                                 "(otherwise the file's length is L)", param_hint="'--samples'")
+    if plot is not None:
+        from approx.plots import check_plot_path
+        check_plot_path(plot)
+    result = run_fit(signal, basis=basis, strategy=strategy, n=n, time=time, sharpness=_sharpness(sharpness), m=m,
+                     samples=samples, seed=seed, path=path, resample=resample, j=j, k=k, at=at, width=width,
+                     device=device)
+    if plot is not None:
+        from approx.plots import plot_fit
+        plot_fit(result, plot)
+    click.echo(to_json(result.record()) if as_json else format_table(result))

@@ -1,0 +1,204 @@
+"""``approx rates``: the Cor. 1 measurement — ``l2_sq`` against N, fitted rates beside the theory."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import click
+
+from approx.rates import BASES, CSV_HEADER, DEFAULT_M, STRATEGIES, fit_table, rate_sweep
+from approx.records import atomic_write, to_json
+from approx.store import DEFAULT_PATH
+
+#: options that take several values after one flag (``--m 1 2 3 5``)
+VARIADIC = ("--m", "--basis", "--strategy", "--learned-n")
+
+
+def _looks_like_value(token: str) -> bool:
+    if not token.startswith("-"):
+        return True
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False
+
+
+def expand_variadic(args, names=VARIADIC) -> list:
+    """Rewrite ``--m 1 2 3`` as ``--m 1 --m 2 --m 3`` for the options in ``names`` (click's ``multiple=True``
+    then collects them). Values run until the next option; a negative number counts as a value (and is then
+    rejected by the option's own check, naming it). ``--m=1`` and anything after ``--`` are left alone."""
+    out, i = [], 0
+    args = list(args)
+    while i < len(args):
+        tok = args[i]
+        if tok == "--":
+            out += args[i:]
+            break
+        if tok in names:
+            values = []
+            i += 1
+            while i < len(args) and _looks_like_value(args[i]):
+                values.append(args[i])
+                i += 1
+            if not values:
+                out.append(tok)                       # let click report the missing value
+            for v in values:
+                out += [tok, v]
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+class VariadicCommand(click.Command):
+    """A click command whose :data:`VARIADIC` options accept several space-separated values."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, expand_variadic(args))
+
+
+def _sharpness(value: str):
+    if value == "auto":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected 'auto' or a positive number, got {value!r}") from None
+
+
+def check_output_path(option: str, path, suffixes=None) -> Path:
+    """Fail before a long sweep, not after: the folder must exist and be writable, the path not a folder, and the
+    suffix one of ``suffixes``. Raises ValueError naming the option and the path."""
+    p = Path(path)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise ValueError(f"{option} {str(p)!r} must end in {' or '.join(suffixes)}")
+    if p.is_dir():
+        raise ValueError(f"{option} {str(p)!r} is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {str(p)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{option} {str(p)!r} is not writable")
+    return p
+
+
+def _num(v, fmt="{:.3f}"):
+    if v is None:
+        return "—"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return fmt.format(v)
+
+
+def format_table(sweep) -> str:
+    """The rate table: one line per unit (measured rate, 95 % CI, fit range, theory), then the verdicts."""
+    cfg = sweep.config
+    lines = [f"approx rates: piecewise signals, L = {cfg['samples']}, {cfg['trials']} trials, N = 1..{cfg['n_max']}, "
+             f"seed {cfg['seed']}, device {sweep.device}; l2_sq = squared grid L² error, rate fitted to its "
+             f"geometric mean over trials, 95 % bootstrap CI over trials",
+             f"{'m':>2}  {'basis/strategy':<18} {'law':<22} {'measured [95% CI]':<26} {'fit N':<9} "
+             f"{'theory':<10} {'floor N':>7}  {'time':>7}"]
+    for row, u in zip(fit_table(sweep), sweep.units):
+        law = {"power": "l2_sq ~ N^p", "exp": "l2_sq ~ 2^(-N/c)", "floor": "exact at N = m+1"}[row["law"]]
+        if row["estimate"] is not None:
+            meas = f"{row['name']} = {_num(row['estimate'], '{:.3f}')} [{_num(row['ci'][0])}, {_num(row['ci'][1])}]"
+            rng = f"{row['n_range'][0]}-{row['n_range'][1]}"
+        else:
+            meas, rng = "—", "—"
+        th = {"power": "p = -1", "exp": f"c <= {row['theory']:g}", "floor": f"N = {row['theory']:g}"}[row["law"]]
+        time_s = "stored" if u["reused"] else f"{u['wall_s']:.2f}s"
+        lines.append(f"{row['m']:>2}  {row['unit']:<18} {law:<22} {meas:<26} {rng:<9} {th:<10} "
+                     f"{_num(row['floor_n'], '{}'):>7}  {time_s:>7}")
+        for info in u["extra"].get("learned", []):
+            detail = f"      learned N = {info['n']}: l2_sq < {info['threshold']:g} in {info['below_threshold']}/" \
+                     f"{info['trials']} trials (median {info['median_l2_sq']:.2e}, L = {u['extra']['samples']}, " \
+                     f"{info['train_s']:.1f}s)"
+            if "jump_dist_median" in info:
+                detail += (f"; breakpoints within 2 cells of every jump in {info['jumps_within_2_cells']}/"
+                           f"{info['trials']}, median |w| = {info['abs_w_median']:.3g}, λ = {info['lam_median']:.3g}, "
+                           f"edge width 1/sqrt(λ|w|) = {info['edge_width_median']:.2e}")
+            lines.append(detail)
+    lines.append("")
+    for u in sweep.units:
+        lines.append(f"m = {u['m']} {u['basis']}/{u['strategy']}: {u['verdict']}")
+    haar = {u["m"]: u["fit"].get("estimate") for u in sweep.units if (u["basis"], u["strategy"]) == ("haar", "best")}
+    mh = {u["m"]: u["fit"].get("estimate") for u in sweep.units if (u["basis"], u["strategy"]) == ("mamba", "haar")}
+    ratios = [f"m = {m}: {mh[m] / haar[m]:.2f}" for m in haar if m in mh and haar[m] and mh[m] and
+              math.isfinite(haar[m]) and math.isfinite(mh[m])]
+    if ratios:
+        lines.append("Mamba-Haar c / Haar c (theory 3: three Mamba bases per wavelet): " + ", ".join(ratios))
+    return "\n".join(lines)
+
+
+def csv_text(sweep) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_HEADER)
+    w.writerows(sweep.csv_rows())
+    return buf.getvalue()
+
+
+@click.command("rates", cls=VariadicCommand)
+@click.option("--signal", type=click.Choice(["piecewise"]), default="piecewise", show_default=True,
+              help="Target signals: random piecewise-constant with m jumps (DESIGN §1).")
+@click.option("--m", "m", type=int, multiple=True, help=f"Numbers of jumps, several after one flag "
+              f"(--m 1 2 3 5). [default: {' '.join(map(str, DEFAULT_M))}]")
+@click.option("--basis", multiple=True, help=f"Bases, several after one flag: {', '.join(BASES)}. "
+              "[default: s4d mamba]")
+@click.option("--strategy", multiple=True, help="Strategies, several after one flag; each runs on every listed basis "
+              "that has it: " + "; ".join(f"{b}: {', '.join(s)}" for b, s in STRATEGIES.items())
+              + ". [default: s4d fourier, mamba haar + heaviside]")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Add the ideal haar/best and fourier/partial references.")
+@click.option("--n-max", type=int, default=64, show_default=True, help="Largest N (N = 1..n-max).")
+@click.option("--trials", type=int, default=100, show_default=True, help="Random signals per m.")
+@click.option("--samples", type=int, default=4096, show_default=True,
+              help="Grid points L (a power of two for Haar/Mamba-Haar; 65536 lets the Haar fits span more scales).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: trial t draws from (seed, t).")
+@click.option("--sharpness", default="auto", show_default=True, callback=lambda c, p, v: _sharpness(v),
+              help="|w| of the Mamba Heavisides ('auto' = 64·L²).")
+@click.option("--time", type=click.Choice(["pe", "recover"]), default="pe", show_default=True,
+              help="How Δ reads time: positional encoding or Prop. 1's recovered time.")
+@click.option("--learned-n", type=int, multiple=True,
+              help="N trained by --strategy learned, several after one flag. [default: m + 1]")
+@click.option("--learned-steps", type=int, default=400, show_default=True, help="Adam steps of learned bases.")
+@click.option("--learned-samples", type=int, default=256, show_default=True,
+              help="Grid points of learned runs (training runs the scan; small L keeps it fast on CPU).")
+@click.option("--learned-restarts", type=int, default=4, show_default=True,
+              help="Random starts per trial of learned bases (the best is kept).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--store", "store", type=click.Path(), default=DEFAULT_PATH, show_default=True,
+              help="SQLite store: finished units are reused, a killed sweep resumes.")
+@click.option("--no-store", is_flag=True, default=False, help="Keep nothing (no SQLite store).")
+@click.option("--json", "as_json", is_flag=True, default=False, help="Print the sweep record as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write per-N statistics to a CSV file.")
+@click.option("--plot", type=click.Path(), default=None, help="Write the rate plot (.png or .svg).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def rates(signal, m, basis, strategy, reference, n_max, trials, samples, seed, sharpness, time, learned_n,
+          learned_steps, learned_samples, learned_restarts, device, store, no_store, as_json, csv_path, plot,
+          progress):
+    """l2_sq against N for S4D, Mamba, Haar and Fourier bases on piecewise-constant signals with m jumps,
+    with the rates fitted (95 % CI, fit range) beside Cor. 1's theory.
+
+    Example: approx rates --m 1 2 3 5 --basis s4d mamba --n-max 64 --trials 100 --plot rates.png
+    """
+    if csv_path is not None:
+        check_output_path("--csv", csv_path)
+    if plot is not None:
+        check_output_path("--plot", plot, (".png", ".svg"))
+    sweep = rate_sweep(signal=signal, m=list(m) or DEFAULT_M, basis=list(basis) or ["s4d", "mamba"],
+                       strategy=list(strategy) or None, reference=reference, n_max=n_max, trials=trials,
+                       samples=samples, seed=seed, sharpness=sharpness, time=time, device=device,
+                       store=None if no_store else store, progress=progress, learned_n=list(learned_n),
+                       learned_steps=learned_steps, learned_samples=learned_samples,
+                       learned_restarts=learned_restarts)
+    if csv_path is not None:
+        atomic_write(csv_path, csv_text(sweep))
+    if plot is not None:
+        from approx.rate_plots import plot_rates
+        plot_rates(sweep, plot)
+    click.echo(to_json(sweep.record()) if as_json else format_table(sweep))

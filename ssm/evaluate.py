@@ -1,0 +1,137 @@
+"""Accuracy of a token model over the scored positions of a task (App. D: accuracy is taken where the mask is set)."""
+from __future__ import annotations
+
+import torch
+
+
+@torch.no_grad()
+def predict(model, inputs: torch.Tensor, *, batch_size: int = 1000, device=None) -> torch.Tensor:
+    """argmax over classes of ``model(inputs)``: inputs (S, T) integer → predictions (S, T) int64 (on the CPU).
+
+    Runs in batches of ``batch_size`` sequences on ``device`` (default: the model's device).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if device is None:
+        device = next(model.parameters()).device
+    out = []
+    for start in range(0, inputs.shape[0], batch_size):
+        chunk = inputs[start:start + batch_size].to(device)
+        out.append(model(chunk).argmax(dim=-1).cpu())
+    return torch.cat(out)
+
+
+def accuracy(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, *, batch_size: int = 1000,
+             device=None) -> dict:
+    """Fraction of scored positions (``mask``) where argmax of the model's logits equals ``targets``.
+
+    inputs, targets: (S, T) integer; mask: (S, T) bool. Returns ``{"accuracy", "correct", "scored",
+    "sequences_all_correct"}``, the last the fraction of sequences with every scored position right.
+    """
+    if inputs.shape != targets.shape or inputs.shape != mask.shape:
+        raise ValueError(f"inputs, targets and mask must share one shape, got {tuple(inputs.shape)}, "
+                         f"{tuple(targets.shape)}, {tuple(mask.shape)}")
+    mask = mask.bool()
+    scored = int(mask.sum())
+    if scored == 0:
+        raise ValueError("the mask scores no position")
+    pred = predict(model, inputs, batch_size=batch_size, device=device)
+    hit = (pred == targets.long()) & mask
+    correct = int(hit.sum())
+    per_seq = (hit | ~mask).all(dim=1).float().mean().item()
+    return {"accuracy": correct / scored, "correct": correct, "scored": scored, "sequences_all_correct": per_seq}
+
+
+CONSTRUCTION_TASKS = ("keep-nth", "mqar", "induction")
+MQAR_VARIANTS = ("mamba", "mamba2", "s4d")
+DEFAULTS = {
+    "keep-nth": {"vocab": 128, "length": 50, "nth": 5},         # Tab. 1: KEEP FIFTH, T = 50, |V| = 128
+    "mqar": {"vocab": 128, "length": 100, "kappa": 8},          # Fig. 2: T = 100, |V| = 128
+    "induction": {"vocab": 20, "length": 100},                  # Fig. 3: T = 100, |V| ∈ {5, 10, 20, 40}
+}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without a GPU is a ValueError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but CUDA is not available")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+def evaluate_construction(task: str, *, vocab: int | None = None, length: int | None = None, nth: int | None = None,
+                          kappa: int | None = None, variant: str | None = None, hard: bool = False,
+                          compressed: bool = False, d: int | None = None, N: int | None = None,
+                          data=None, samples: int = 10000, seed: int = 0, device: str = "cpu",
+                          batch_size: int = 256) -> dict:
+    """Build the paper's construction for ``task`` and measure its accuracy over the scored positions.
+
+    Tasks: ``"keep-nth"`` (Cor. 2; ``vocab``, ``length``, ``nth``, ``compressed``), ``"mqar"``
+    (:func:`ssm.constructions.mqar.build`: Thm. 2/3/4 by ``variant``, default ``"mamba"``; ``kappa``, ``vocab``,
+    ``length``, ``compressed``; ``seed`` also draws the JL matrices) and ``"induction"`` (Lemma 3; ``vocab``,
+    ``length``, ``hard``). The data are ``samples`` sequences from the seeded generator of
+    :mod:`signals.tasks`, or the user's ``.npz`` file ``data`` (then ``length`` and ``samples`` come from the file).
+
+    Returns ``{"config", "metrics", "sizes", "bound"}``: the resolved configuration; ``accuracy``, ``correct``,
+    ``scored``, ``sequences_all_correct``; the model's d, N, parameters; the paper's stated sizes.
+    """
+    from signals import tasks
+    from .constructions import induction, keep_nth, mqar
+
+    if task not in CONSTRUCTION_TASKS:
+        raise ValueError(f"task must be one of {CONSTRUCTION_TASKS}, got {task!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    dev = resolve_device(device)
+    cfg = dict(DEFAULTS[task])
+    cfg.update({k: v for k, v in (("vocab", vocab), ("length", length), ("nth", nth), ("kappa", kappa))
+                if v is not None})
+    if kappa is not None and task != "mqar":
+        raise ValueError(f"kappa applies to mqar only, not {task}")
+    if variant is not None and task != "mqar":
+        raise ValueError(f"variant applies to mqar only, not {task}")
+    if task != "keep-nth" and nth is not None:
+        raise ValueError(f"nth applies to keep-nth only, not {task}")
+    if task != "induction" and hard:
+        raise ValueError(f"hard applies to induction only, not {task}")
+    if task == "induction" and compressed:
+        raise ValueError("induction has no compressed construction (Lemma 3 is stated with d = 2|V|)")
+    batch = None
+    if isinstance(cfg["vocab"], bool) or not isinstance(cfg["vocab"], int) or cfg["vocab"] < 2:
+        raise ValueError(f"vocab must be an integer ≥ 2, got {cfg['vocab']!r}")
+    if data is not None:
+        inputs = cfg["vocab"] + cfg.get("kappa", 0)                         # MQAR: κ key tokens, then values
+        classes = cfg["vocab"] + (1 if task == "induction" else 0)          # induction adds the blank ×
+        batch = tasks.load_task_file(data, vocab_size=inputs, num_classes=classes)
+        cfg["length"] = int(batch.inputs.shape[1])
+    if task == "keep-nth":
+        model = keep_nth.build(cfg["vocab"], cfg["nth"], length=cfg["length"], compressed=compressed, d=d, N=N)
+        bound = keep_nth.paper_bound(cfg["vocab"])
+        if batch is None:
+            batch = tasks.keep_nth(samples, cfg["length"], cfg["nth"], cfg["vocab"], seed=seed)
+        cfg["compressed"] = compressed
+    elif task == "mqar":
+        variant = variant or "mamba"
+        if variant not in MQAR_VARIANTS:
+            raise ValueError(f"variant must be one of {MQAR_VARIANTS}, got {variant!r}")
+        model, sizes = mqar.build(variant, cfg["kappa"], cfg["vocab"], cfg["length"], compressed, d, seed, N)
+        bound = {"d": sizes["bound_d"], "N": sizes["bound_N"], "source": sizes["bound"]}
+        if batch is None:
+            batch = tasks.mqar(samples, cfg["length"], cfg["kappa"], cfg["vocab"], seed=seed)
+        cfg.update({"variant": variant, "compressed": compressed})
+    else:
+        model = induction.build(cfg["vocab"], d=d, N=N)
+        bound = induction.paper_bound(cfg["vocab"])
+        if batch is None:
+            batch = tasks.induction_heads(samples, cfg["length"], cfg["vocab"], hard_prob=1.0 if hard else 0.0,
+                                          seed=seed)
+        cfg["hard"] = hard
+    model = model.to(dev)
+    metrics = accuracy(model, batch.inputs, batch.targets, batch.mask, batch_size=batch_size, device=dev)
+    cfg.update({"task": task, "seed": seed, "samples": int(batch.inputs.shape[0]),
+                "data": None if data is None else str(data),
+                "d": model.d, "N": model.N})
+    return {"config": cfg, "metrics": metrics, "sizes": model.sizes(), "bound": bound}

@@ -1,0 +1,145 @@
+"""``approx construct`` through the command line: results, the user-file path, and bad input (exit 2)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cli.main import main
+from signals.tasks import induction_heads, keep_nth, mqar, save_task_file
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The scan's CPU reference is a loop of small tensor ops: one intra-op thread is fastest for them (and on a
+    busy machine several threads spin against each other). Restored after this module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def run_json(argv, capsys):
+    code, out, err = run(argv + ["--json"], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_keep_nth_table(capsys):
+    code, out, err = run(["construct", "keep-nth", "--samples", "50", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "accuracy             1.000000  (2300/2300 scored positions)" in out
+    assert "129, 1" in out and "N = 2" in out and "50183" in out
+
+
+@pytest.mark.parametrize("argv,sizes", [
+    (["keep-nth", "--vocab", "10", "--length", "30", "--nth", "7", "--compressed"], {"d": 3, "N": 1}),
+    (["induction", "--vocab", "5", "--length", "50", "--hard"], {"d": 10, "N": 5}),
+    (["induction", "--vocab", "10", "--length", "100"], {"d": 20, "N": 10}),
+    (["mqar", "--kappa", "4", "--vocab", "16", "--length", "30"], {"d": 20, "N": 4}),
+    (["mqar", "--kappa", "4", "--vocab", "16", "--length", "30", "--variant", "mamba2"], {"d": 20, "N": 4}),
+])
+def test_json_record(argv, sizes, capsys):
+    rec = run_json(["construct", *argv, "--samples", "40", "--seed", "3"], capsys)
+    assert rec["accuracy"] == 1.0 and rec["metrics"]["accuracy"] == 1.0
+    assert {k: rec["sizes"][k] for k in sizes} == sizes
+    assert rec["seed"] == 3 and rec["config"]["samples"] == 40 and rec["config"]["task"] == argv[0]
+    assert {"key", "versions", "device", "wall_s", "bound"} <= set(rec)
+
+
+def test_induction_paper_bound_reported(capsys):
+    rec = run_json(["construct", "induction", "--vocab", "5", "--samples", "5"], capsys)
+    assert rec["bound"]["d"] == 10 and rec["bound"]["N"] == 5
+    assert rec["sizes"]["parameters"] == 361
+
+
+@pytest.mark.parametrize("task,batch,extra", [
+    ("keep-nth", lambda: keep_nth(30, 25, 4, 12, seed=9), ["--vocab", "12", "--nth", "4"]),
+    ("induction", lambda: induction_heads(30, 60, 8, hard_prob=0.5, seed=9), ["--vocab", "8"]),
+    ("mqar", lambda: mqar(30, 40, 5, 20, seed=9), ["--vocab", "20", "--kappa", "5"]),
+])
+def test_user_file(task, batch, extra, tmp_path, capsys):
+    path = save_task_file(tmp_path / "data.npz", batch())
+    rec = run_json(["construct", task, *extra, "--data", str(path)], capsys)
+    assert rec["accuracy"] == 1.0
+    assert rec["config"]["data"] == str(path) and rec["config"]["samples"] == 30
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+GOOD = {"inputs": np.array([[0, 1, 2, 1]]), "targets": np.array([[5, 5, 5, 1]]), "mask": np.ones((1, 4), bool)}
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["keep-nth", "--nth", "60"], "n must be at most the sequence length T=50, got n=60"),
+    (["keep-nth", "--nth", "0"], "n must be a positive integer"),
+    (["keep-nth", "--vocab", "1"], "vocab must be an integer ≥ 2, got 1"),
+    (["induction", "--vocab", "1"], "vocab must be an integer ≥ 2, got 1"),
+    (["induction", "--vocab", "10", "--d", "19"], "d=19 is below Lemma 3's d = 2|V| = 20"),
+    (["induction", "--vocab", "10", "--state-size", "4"], "N=4 is below Lemma 3's N = |V| = 10"),
+    (["keep-nth", "--vocab", "10", "--d", "5"], "d=5 is below the 11"),
+    (["mqar", "--kappa", "8", "--vocab", "16", "--d", "20"], "d=20 is below the Thm. 2 bound d = κ + |V| = 24"),
+    (["mqar", "--kappa", "40", "--length", "100"], "below 3·kappa = 120"),
+    (["keep-nth", "--kappa", "4"], "kappa applies to mqar only"),
+    (["keep-nth", "--hard"], "hard applies to induction only"),
+    (["induction", "--nth", "3"], "nth applies to keep-nth only"),
+    (["induction", "--compressed"], "induction has no compressed construction"),
+    (["induction", "--variant", "s4d"], "variant applies to mqar only"),
+    (["keep-nth", "--samples", "0"], "samples must be a positive integer, got 0"),
+    (["keep-nth", "--seed", "-1"], "seed must be an integer ≥ 0"),
+    (["keep-nth", "--length", "0"], "length"),
+    (["cubic"], "'cubic' is not one of 'keep-nth', 'mqar', 'induction'"),
+    (["keep-nth", "--device", "tpu"], "Invalid value for '--device'"),
+])
+def test_bad_options_exit_2(argv, msg, capsys):
+    code, out, err = run(["construct", *argv, "--samples", "3"] if "--samples" not in argv
+                         else ["construct", *argv], capsys)
+    assert code == 2
+    assert err.startswith("approx: error: ") and msg in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cuda_without_gpu_exit_2(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, _, err = run(["construct", "keep-nth", "--device", "cuda", "--samples", "3"], capsys)
+    assert code == 2 and "CUDA is not available" in err
+
+
+@pytest.mark.parametrize("arrays,msg", [
+    ({k: v for k, v in GOOD.items() if k != "targets"}, "missing array(s) 'targets'"),
+    ({**GOOD, "mask": np.ones((2, 4), bool)}, "'mask' must have the shape of 'inputs' (1, 4)"),
+    ({**GOOD, "inputs": np.array([0, 1, 2, 1])}, "'inputs' must have shape (samples, T)"),
+    ({**GOOD, "inputs": np.array([[0, np.nan, 2, 1]])}, "'inputs' contains NaN"),
+    ({**GOOD, "inputs": np.array([[0, 1, 7, 1]])}, "'inputs' tokens must lie in [0, 5)"),
+    ({**GOOD, "targets": np.array([[5, 5, 5, 6]])}, "'targets' at scored positions must lie in [0, 6)"),
+])
+def test_malformed_file_exit_2(arrays, msg, tmp_path, capsys):
+    code, _, err = run(["construct", "induction", "--vocab", "5", "--data", _npz(tmp_path, **arrays)], capsys)
+    assert code == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_and_non_npz_files_exit_2(tmp_path, capsys):
+    code, _, err = run(["construct", "keep-nth", "--data", str(tmp_path / "nope.npz")], capsys)
+    assert code == 2 and "does not exist" in err
+    junk = tmp_path / "junk.npz"
+    junk.write_text("not a zip")
+    code, _, err = run(["construct", "keep-nth", "--data", str(junk)], capsys)
+    assert code == 2 and "cannot read as .npz" in err
+
+
+def test_keep_nth_file_shorter_than_n_exit_2(tmp_path, capsys):
+    path = save_task_file(tmp_path / "short.npz", keep_nth(4, 3, 2, 128, seed=0))
+    code, _, err = run(["construct", "keep-nth", "--data", str(path)], capsys)
+    assert code == 2 and "n must be at most the sequence length T=3, got n=5" in err

@@ -1,0 +1,118 @@
+"""``approx fit`` through the command line: output, JSON, plots, help, and every bad input → exit 2 with one line
+on stderr and no traceback (DESIGN §4)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(argv, capsys):
+    """Run ``approx`` in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_default_command_prints_a_table(capsys):
+    code, out, err = run(["fit", "--signal", "piecewise", "--m", "3", "--basis", "mamba"], capsys)
+    assert code == 0 and err == ""
+    for key in ("mamba / haar", "l2_sq", "N used", "sharpness |w|", "atoms (j,k)", "Heavisides at", "wall time"):
+        assert key in out
+    assert "(asked 32)" in out
+
+
+def test_json_output_is_a_record(capsys):
+    code, out, _ = run(["fit", "--basis", "mamba", "--strategy", "heaviside", "--n", "4", "--json"], capsys)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["metrics"]["l2_sq"] < 1e-4 and rec["metrics"]["n_used"] == 4
+    assert rec["config"]["strategy"] == "heaviside" and rec["config"]["sharpness"] == "auto"
+    assert {"versions", "device", "wall_s", "key", "params"} <= set(rec)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_plot_is_written_by_suffix(tmp_path, capsys, suffix, magic):
+    path = tmp_path / f"fit{suffix}"
+    code, _, _ = run(["fit", "--basis", "s4d", "--n", "9", "--samples", "256", "--plot", str(path)], capsys)
+    assert code == 0 and path.read_bytes().startswith(magic)
+
+
+def test_user_file_with_and_without_resampling(tmp_path, capsys):
+    path = tmp_path / "sig.csv"
+    path.write_text("\n".join(["1"] * 100 + ["-2"] * 28) + "\n")
+    code, out, _ = run(["fit", "--signal", "file", "--path", str(path), "--basis", "haar", "--n", "4"], capsys)
+    assert code == 0 and "L = 128" in out
+    code, out, _ = run(["fit", "--signal", "file", "--path", str(path), "--resample", "--samples", "256",
+                        "--basis", "mamba", "--strategy", "heaviside", "--n", "2", "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and rec["config"]["samples"] == 256 and rec["metrics"]["l2_sq"] < 1e-24
+
+
+def test_help_states_every_option_and_default(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "fit" in out
+    code, out, _ = run(["fit", "--help"], capsys)
+    assert code == 0
+    out = " ".join(out.split())                      # click wraps the help to the terminal's width
+    for option in ("--signal", "--m", "--samples", "--seed", "--basis", "--strategy", "--n", "--time",
+                   "--sharpness", "--device", "--json", "--plot", "--path", "--resample"):
+        assert option in out
+    for default in ("default: piecewise", "default: 3", "default: (4096", "default: mamba", "default: 32",
+                    "default: pe", "default: auto", "mamba: haar"):
+        assert default in out
+
+
+BAD = {
+    "negative m": (["--m", "-1"], "-1"),
+    "n zero": (["--n", "0"], "got 0"),
+    "unknown basis": (["--basis", "wavelet"], "wavelet"),
+    "unknown strategy": (["--basis", "s4d", "--strategy", "zigzag"], "zigzag"),
+    "foreign strategy": (["--basis", "mamba", "--strategy", "fourier"], "'fourier'"),
+    "sharpness zero": (["--sharpness", "0"], "sharpness"),
+    "sharpness negative": (["--sharpness", "-5"], "-5"),
+    "sharpness text": (["--sharpness", "sharp"], "sharp"),
+    "file without path": (["--signal", "file"], "--path"),
+    "missing file": (["--signal", "file", "--path", "{tmp}/nope.csv"], "nope.csv"),
+    "empty file": (["--signal", "file", "--path", "{tmp}/empty.csv"], "empty.csv"),
+    "non-numeric file": (["--signal", "file", "--path", "{tmp}/text.csv"], "'abc'"),
+    "nan file": (["--signal", "file", "--path", "{tmp}/nan.npy"], "NaN"),
+    "samples without resample": (["--signal", "file", "--path", "{tmp}/ok.csv", "--samples", "64"], "--resample"),
+    "plot suffix": (["--plot", "{tmp}/fit.pdf"], "fit.pdf"),
+    "haar needs power of two": (["--samples", "1000"], "L = 1000"),
+    "n too large": (["--basis", "fourier", "--n", "5000"], "5000"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "text.csv").write_text("1\nabc\n")
+    (tmp_path / "ok.csv").write_text("1\n2\n3\n4\n")
+    np.save(tmp_path / "nan.npy", np.array([1.0, np.nan, 2.0]))
+    args, needle = BAD[case]
+    code, out, err = run(["fit"] + [a.replace("{tmp}", str(tmp_path)) for a in args], capsys)
+    assert code == 2
+    assert err.startswith("approx: error:") and err.count("\n") == 1 and needle in err
+    assert "Traceback" not in err + out
+
+
+def test_cuda_without_cuda_is_exit_2(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run(["fit", "--device", "cuda"], capsys)
+    assert code == 2 and "cuda" in err and err.count("\n") == 1
+
+
+def test_real_entry_point_reports_bad_input_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "fit", "--m", "-3"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["approx: error: m (the number of jumps) must be an integer ≥ 0, got -3"]
