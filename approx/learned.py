@@ -19,7 +19,7 @@ nearly equal columns do not blow up the gradient. Adam, seeded random start, a f
 The basis values come from :func:`approx.bases.scan_basis_values` — one :func:`kernels.selective_scan` of the
 time-reversed sequence driven by an impulse, one channel per (trial, basis) — and gradients flow back through the
 scan (the reference loop on CPU, the Triton kernels' backward on CUDA). The reference scan is a Python loop over
-L, so training on CPU uses a small grid (the sweep's default ``learned_samples`` = 256; see docs/rates.md).
+L, so training on CPU uses a small grid (the sweep's default ``learned_samples`` = 128; see docs/rates.md).
 """
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ def _best_of(restarts: int, T: int, l2_sq: torch.Tensor, *params):
     return [l2_sq[rows]] + [p[rows] for p in params]
 
 
-def train_mamba_bases(x: torch.Tensor, n: int, *, steps: int = 400, seed: int = 0, restarts: int = 1,
-                      lr: float = 0.01, lr_log: float = 0.05, w0: float | None = None, lam0: float | None = None,
+def train_mamba_bases(x: torch.Tensor, n: int, *, steps: int = 600, seed: int = 0, restarts: int = 1,
+                      lr: float = 0.01, lr_log: float = 0.1, w0: float | None = None, lam0: float | None = None,
                       backend: str = "auto") -> dict:
     """Train N Mamba bases per trial by Adam through the scan, with the coefficients by least squares.
 
@@ -147,7 +147,7 @@ def train_mamba_bases(x: torch.Tensor, n: int, *, steps: int = 400, seed: int = 
             "restarts": restarts, "wall_s": time.perf_counter() - start}
 
 
-def train_s4d_bases(x: torch.Tensor, n: int, *, steps: int = 400, seed: int = 0, restarts: int = 1,
+def train_s4d_bases(x: torch.Tensor, n: int, *, steps: int = 600, seed: int = 0, restarts: int = 1,
                     lr: float = 0.03, backend: str = "auto") -> dict:
     """Train N real S4D basis functions per trial (⌈N/2⌉ complex λ) by Adam through the scan, coefficients by
     least squares.
@@ -180,20 +180,25 @@ def train_s4d_bases(x: torch.Tensor, n: int, *, steps: int = 400, seed: int = 0,
 
 
 def breakpoint_report(t_hat: torch.Tensor, w: torch.Tensor, lam: torch.Tensor, breaks: torch.Tensor, L: int, *,
-                      near: float = 0.01) -> dict:
+                      sharp_cells: float = 4.0) -> dict:
     """How close learned Mamba bases are to the Heaviside construction (eqs. 20-22).
 
     t_hat, w, lam : (T, N) learned parameters; breaks : (T, m) true jump positions; L : the grid they trained on.
-    The learned edge on the grid sits at e_n = t̂_n − 1.5/L (:func:`mamba_columns`). Returns per-trial tensors:
-    ``edges`` (T, N); ``jump_dist`` (T,), the largest distance from a true jump to the nearest learned edge;
-    ``has_constant`` (T,), whether some edge is at ≤ ``near`` (≈ the Heaviside at 0, a constant);
-    ``edge_width`` (T, N) = 1/sqrt(λ|w|), the width of the learned edge (before it, g ≈ exp(−λ|w| d²/2), so g
-    tends to a Heaviside as λ|w| → ∞).
+    A basis is *sharp* when its edge width 1/sqrt(λ|w|) is at most ``sharp_cells`` grid cells (before t̂,
+    g ≈ exp(−λ|w| d²/2), so g → H as λ|w| → ∞), and its edge on the grid sits at e_n = t̂_n − 1.5/L
+    (:func:`mamba_columns`); a *blunt* basis is a smooth, slowly varying function (training uses one as the
+    constant rather than moving an edge to 0).
+
+    Returns ``edges`` (T, N), ``edge_width`` (T, N), ``sharp`` (T, N) bool, ``n_sharp`` (T,), and ``jump_dist``
+    (T,): the largest distance from a true jump to the nearest sharp edge (inf when there is none).
     """
     edges = t_hat - 1.5 / L
+    width = (lam * w.abs()).rsqrt()
+    sharp = width <= sharp_cells / L
     if breaks.shape[-1]:
-        dist = (breaks[..., :, None] - edges[..., None, :]).abs().min(-1).values.max(-1).values
+        gap = (breaks[..., :, None] - edges[..., None, :]).abs()
+        gap = torch.where(sharp[..., None, :], gap, torch.full_like(gap, float("inf")))
+        dist = gap.min(-1).values.max(-1).values
     else:
         dist = torch.zeros(t_hat.shape[0], dtype=t_hat.dtype, device=t_hat.device)
-    return {"edges": edges, "jump_dist": dist, "has_constant": edges.min(-1).values <= near,
-            "edge_width": (lam * w.abs()).rsqrt()}
+    return {"edges": edges, "edge_width": width, "sharp": sharp, "n_sharp": sharp.sum(-1), "jump_dist": dist}

@@ -14,6 +14,7 @@ spread of the random signals into the interval.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -35,8 +36,9 @@ def log2_curves(l2_sq: np.ndarray, floor: np.ndarray) -> np.ndarray:
 def summarize(l2_sq: np.ndarray, floor: np.ndarray) -> dict:
     """Per-N statistics over trials of ``l2_sq`` (T, n): mean and std, and — of the errors clipped below at each
     trial's floor — the geometric mean and the 10/50/90 % quantiles; and the fraction of trials at their floor.
-    Each a list of length n (NaN where no trial has a value)."""
-    with np.errstate(all="ignore"):
+    Each a list of length n (``None`` where no trial has a value, so that the JSON record stays valid)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # N never computed (learned): NaN, said above
         at_floor = np.where(np.isnan(l2_sq), np.nan, (l2_sq <= FLOOR_MARGIN * floor[:, None]).astype(float))
         clipped = np.maximum(l2_sq, floor[:, None])
         out = {
@@ -48,15 +50,16 @@ def summarize(l2_sq: np.ndarray, floor: np.ndarray) -> dict:
             "p90": np.nanquantile(clipped, 0.9, 0),
             "at_floor": np.nanmean(at_floor, 0),
         }
-    return {k: v.tolist() for k, v in out.items()}
+    return {k: [None if math.isnan(v) else v for v in a.tolist()] for k, a in out.items()}
 
 
-def choose_fit_range(l2_sq: np.ndarray, floor: np.ndarray, *, n_lo: int, stride: int = 1, min_points: int = 3):
+def choose_fit_range(l2_sq: np.ndarray, floor: np.ndarray, *, n_lo: int, n_hi: int | None = None, stride: int = 1,
+                     min_points: int = 3):
     """The range [n_lo, n_hi] of N (1-based, inclusive) over which a rate is fitted.
 
     It starts at ``n_lo`` (the caller skips the pre-asymptotic first N) and ends at the last N before more than
     ``FLOOR_FRACTION`` of the trials come within ``FLOOR_MARGIN`` of their floor (the grid/rounding floor, or the
-    sharpness floor of approximate Heavisides), or at the last computed N. Only N where every trial has a value,
+    sharpness floor of approximate Heavisides), or at the last computed N, or at ``n_hi`` if given. Only N where every trial has a value,
     and with ``stride > 1`` only multiples of ``stride`` (Mamba-Haar adds an atom every 3 bases), are used. Returns ``(n_lo, n_hi, ns)`` with ``ns`` the N values used, or ``None`` when fewer than ``min_points``
     remain.
     """
@@ -65,7 +68,7 @@ def choose_fit_range(l2_sq: np.ndarray, floor: np.ndarray, *, n_lo: int, stride:
         frac = (l2_sq <= FLOOR_MARGIN * floor[:, None]).mean(0)
     complete = ~np.isnan(l2_sq).any(0)
     ns = []
-    for n in range(max(n_lo, 1), n_max + 1):
+    for n in range(max(n_lo, 1), min(n_max, n_hi or n_max) + 1):
         if frac[n - 1] > FLOOR_FRACTION:
             break
         if complete[n - 1] and n % stride == 0:
@@ -82,12 +85,13 @@ def _slopes(x: np.ndarray, Y: np.ndarray) -> tuple:
     return slope, Y.mean(-1) - slope * x.mean()
 
 
-def fit_rate(l2_sq: np.ndarray, floor: np.ndarray, *, law: str, n_lo: int, stride: int = 1, n_boot: int = 1000,
-             seed: int = 0, level: float = 0.95) -> dict:
+def fit_rate(l2_sq: np.ndarray, floor: np.ndarray, *, law: str, n_lo: int, n_hi: int | None = None,
+             stride: int = 1, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
     """Fit a rate law to ``l2_sq`` (T, n_max) with each trial's ``floor`` (T,).
 
     ``law="power"``: log2 l2_sq = log2 a + p · log2 N, returns ``p``;
     ``law="exp"``:   log2 l2_sq = log2 a − N / c, returns ``c`` (c = −1/slope; ``inf`` when not decaying).
+    The range starts at ``n_lo`` and ends at the floor (:func:`choose_fit_range`) or at ``n_hi``.
 
     Returns a dict with the estimate, its bootstrap interval ``ci`` at ``level``, the intercept ``log2_a``,
     ``r2`` of the fit to the geometric-mean curve, the fit range ``n_range`` = [n_lo, n_hi] and ``points``; or
@@ -97,7 +101,7 @@ def fit_rate(l2_sq: np.ndarray, floor: np.ndarray, *, law: str, n_lo: int, strid
         raise ValueError(f"law must be one of {LAWS}, got {law!r}")
     l2_sq = np.asarray(l2_sq, dtype=float)
     floor = np.asarray(floor, dtype=float)
-    rng = choose_fit_range(l2_sq, floor, n_lo=n_lo, stride=stride)
+    rng = choose_fit_range(l2_sq, floor, n_lo=n_lo, n_hi=n_hi, stride=stride)
     if rng is None:
         return {"law": law, "estimate": None,
                 "reason": f"fewer than 3 values of N from N = {n_lo} before the floor"}

@@ -63,7 +63,7 @@ REFERENCES = (("haar", "best"), ("fourier", "partial"))
 DEFAULT_M = (1, 2, 3, 5)
 LEARNED_THRESHOLD = 1e-3
 #: bytes of float64 work arrays per chunk of trials (about four (chunk, L, K) arrays live at once)
-CHUNK_BYTES = {"cpu": 2 ** 28, "cuda": 2 ** 32}
+CHUNK_BYTES = {"cpu": 2 ** 30, "cuda": 2 ** 32}
 SCHEMA = 1
 
 
@@ -206,12 +206,14 @@ def _mamba_heaviside(x, breaks, levels, n_max, *, sharpness, time, backend):
     return err
 
 
-def _s4d(x, n_max, strategy, *, backend):
+def _s4d_shared(n_max, strategy, L, *, backend, device):
+    """The (L, n_max) S4D basis shared by every trial of the ``fourier`` and ``s4d-lin`` strategies."""
+    lam = bases.fourier_lambdas(n_max) if strategy == "fourier" else bases.s4d_lin_lambdas(n_max)
+    return bases.s4d_basis(lam, L, backend=backend, dtype=torch.float64, device=device)[:, :n_max]
+
+
+def _s4d_best(x, n_max, *, backend):
     T, L = x.shape
-    if strategy in ("fourier", "s4d-lin"):
-        lam = bases.fourier_lambdas(n_max) if strategy == "fourier" else bases.s4d_lin_lambdas(n_max)
-        G = bases.s4d_basis(lam, L, backend=backend, dtype=x.dtype, device=x.device)[:, :n_max]
-        return nested_l2_sq(G, x)
     idx = bases.fourier_best_terms(x, n_max).cpu()                      # (T, n_max)
     k_all, kind_all = bases.fourier_index(bases.max_fourier_terms(L))
     k, kind = k_all[idx], kind_all[idx]
@@ -246,11 +248,15 @@ def _learned(m, basis, n_values, trials, *, samples, seed, steps, restarts, devi
         if basis == "mamba":
             r = train_mamba_bases(x, n, steps=steps, seed=seed + n, restarts=restarts, backend=backend)
             rep = breakpoint_report(r["t_hat"], r["w"], r["lam"], breaks, samples)
-            extra = {"jump_dist_median": float(rep["jump_dist"].median()),
-                     "jumps_within_2_cells": int((rep["jump_dist"] <= 2.0 / samples).sum()),
-                     "has_constant": int(rep["has_constant"].sum()),
-                     "abs_w_median": float(r["w"].abs().median()), "lam_median": float(r["lam"].median()),
-                     "edge_width_median": float(rep["edge_width"].median())}
+            good = r["l2_sq"] < LEARNED_THRESHOLD
+            extra = {"jumps_within_2_cells": int((rep["jump_dist"] <= 2.0 / samples).sum()),
+                     "sharp_per_trial_median": float(rep["n_sharp"].double().median()),
+                     "good_with_m_sharp_at_jumps": int((good & (rep["jump_dist"] <= 2.0 / samples)).sum()),
+                     "abs_w_median_sharp": float(r["w"].abs()[rep["sharp"]].median()) if rep["sharp"].any()
+                     else None,
+                     "lam_median_sharp": float(r["lam"][rep["sharp"]].median()) if rep["sharp"].any() else None,
+                     "edge_width_median_sharp": float(rep["edge_width"][rep["sharp"]].median())
+                     if rep["sharp"].any() else None}
         else:
             r = train_s4d_bases(x, n, steps=steps, seed=seed + n, restarts=restarts, backend=backend)
             extra = {"re_lam_median": float(r["lam"].real.median()),
@@ -264,7 +270,7 @@ def _learned(m, basis, n_values, trials, *, samples, seed, steps, restarts, devi
 
 
 def compute_unit(m, basis, strategy, *, n_max, trials, samples, seed, sharpness=None, time="pe", device="cpu",
-                 backend="auto", learned_n=None, learned_steps=400, learned_samples=256, learned_restarts=4):
+                 backend="auto", learned_n=None, learned_steps=600, learned_samples=128, learned_restarts=8):
     """``l2_sq`` (T, n_max) of one unit, each trial's floor (T,), and extra facts (a dict).
 
     The signals are ``signals.piecewise(m, samples, seed, batch=trials)``; learned units train on the same signals
@@ -286,7 +292,12 @@ def compute_unit(m, basis, strategy, *, n_max, trials, samples, seed, sharpness=
     x_all = signals.piecewise(m, samples, seed, batch=trials, device=dev)
     sharp = bases.default_sharpness(samples) if sharpness is None else sharpness
     parts, floors = [], []
+    shared = None
     K = {"mamba": 3 * (n_max // 3) + m + 1}.get(basis, n_max)
+    if basis == "s4d" and strategy != "best":
+        # one basis for all trials: built once; a trial then costs only its signal (and the (L, N) basis)
+        shared = _s4d_shared(n_max, strategy, samples, backend=backend, device=dev)
+        K = 1
     for a, b in _chunks(trials, samples, K, dev):
         x = x_all[a:b]
         floor = FLOOR_REL * (x ** 2).mean(-1)
@@ -297,7 +308,7 @@ def compute_unit(m, basis, strategy, *, n_max, trials, samples, seed, sharpness=
             err = hv[:, :n_max] if strategy == "heaviside" else \
                 _mamba_haar(x, n_max, sharpness=sharp, time=time, backend=backend)
         elif basis == "s4d":
-            err = _s4d(x, n_max, strategy, backend=backend)
+            err = nested_l2_sq(shared, x) if shared is not None else _s4d_best(x, n_max, backend=backend)
         else:
             err = _ideal(x, n_max, basis, strategy)
         parts.append(err.cpu())
@@ -375,14 +386,35 @@ def _analyse(m, basis, strategy, l2_sq, floor, seed):
     else:
         out["fit"] = fit_rate(l2_sq, floor, law=th["law"], n_lo=th["n_lo"], stride=th.get("stride", 1), seed=seed)
     out["verdict"] = verdict(out["fit"], th, m, strategy=strategy)
+    if strategy == "learned" and out["fit"].get("estimate") is None:
+        trained = [int(n) for n in np.nonzero(~np.isnan(l2_sq).all(0))[0] + 1]
+        out["verdict"] = (f"trained at N = {', '.join(map(str, trained))}: no rate fitted (that needs three trained N "
+                          f"from N = {th['n_lo']} on; give them with --learned-n); the learned errors are above")
     return out
+
+
+def _match_haar(results, arrays, seed):
+    """Mamba-Haar at N uses the N // 3 best atoms: refit ideal Haar over the atoms the Mamba-Haar fit range
+    covers (N/3), so c(Mamba-Haar)/c(Haar) compares the same part of the curve (theory: 3). Adds
+    ``matched_haar`` (the refit) and ``c_ratio`` to each mamba/haar entry with a haar/best partner."""
+    for u in results:
+        if (u["basis"], u["strategy"]) != ("mamba", "haar") or u["fit"].get("estimate") is None:
+            continue
+        key = (u["m"], "haar", "best")
+        if key not in arrays:
+            continue
+        lo, hi = u["fit"]["n_range"]
+        f = fit_rate(*arrays[key], law="exp", n_lo=-(-lo // 3), n_hi=hi // 3, seed=seed)
+        u["matched_haar"] = f
+        if f.get("estimate") and math.isfinite(f["estimate"]) and math.isfinite(u["fit"]["estimate"]):
+            u["c_ratio"] = u["fit"]["estimate"] / f["estimate"]
 
 
 def rate_sweep(*, signal: str = "piecewise", m=DEFAULT_M, basis=("s4d", "mamba"), strategy=None,
                reference: bool = True, n_max: int = 64, trials: int = 100, samples: int = 4096, seed: int = 0,
                sharpness=None, time: str = "pe", device: str = "auto", backend: str = "auto", store=None,
-               progress: bool = True, learned_n=None, learned_steps: int = 400, learned_samples: int = 256,
-               learned_restarts: int = 4) -> RateSweep:
+               progress: bool = True, learned_n=None, learned_steps: int = 600, learned_samples: int = 128,
+               learned_restarts: int = 8) -> RateSweep:
     """Run (or read back from ``store``) the rate sweep and fit its rates.
 
     Parameters
@@ -454,6 +486,7 @@ def rate_sweep(*, signal: str = "piecewise", m=DEFAULT_M, basis=("s4d", "mamba")
     finally:
         if own and db is not None:
             db.close()
+    _match_haar(results, arrays, seed)
     return RateSweep(config=sweep_config, units=results, arrays=arrays, device=str(dev),
                      wall_s=_time.perf_counter() - start)
 

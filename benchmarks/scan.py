@@ -35,7 +35,7 @@ from kernels import selective_scan, selective_scan_ref
 GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096)]
 CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33)]
 # (BD, T, num_warps) tried by --sweep; the forward's best have one channel per thread and T steps in registers
-FWD_SWEEP = [(16, 16, 8), (32, 4, 1), (64, 4, 2), (128, 4, 4), (256, 4, 8)]
+FWD_SWEEP = [(16, 16, 8), (32, 4, 1), (64, 4, 2), (128, 4, 4), (256, 4, 8), (32, 8, 1), (64, 8, 2)]
 BWD_SWEEP = [(8, 16, 4), (16, 16, 8), (4, 32, 4), (32, 8, 4), (16, 4, 4)]
 
 

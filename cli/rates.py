@@ -100,7 +100,7 @@ def format_table(sweep) -> str:
     lines = [f"approx rates: piecewise signals, L = {cfg['samples']}, {cfg['trials']} trials, N = 1..{cfg['n_max']}, "
              f"seed {cfg['seed']}, device {sweep.device}; l2_sq = squared grid L² error, rate fitted to its "
              f"geometric mean over trials, 95 % bootstrap CI over trials",
-             f"{'m':>2}  {'basis/strategy':<18} {'law':<22} {'measured [95% CI]':<26} {'fit N':<9} "
+             f"{'m':>2}  {'basis/strategy':<18} {'law':<22} {'measured [95% CI]':<28} {'fit N':<9} "
              f"{'theory':<10} {'floor N':>7}  {'time':>7}"]
     for row, u in zip(fit_table(sweep), sweep.units):
         law = {"power": "l2_sq ~ N^p", "exp": "l2_sq ~ 2^(-N/c)", "floor": "exact at N = m+1"}[row["law"]]
@@ -111,26 +111,30 @@ def format_table(sweep) -> str:
             meas, rng = "—", "—"
         th = {"power": "p = -1", "exp": f"c <= {row['theory']:g}", "floor": f"N = {row['theory']:g}"}[row["law"]]
         time_s = "stored" if u["reused"] else f"{u['wall_s']:.2f}s"
-        lines.append(f"{row['m']:>2}  {row['unit']:<18} {law:<22} {meas:<26} {rng:<9} {th:<10} "
+        lines.append(f"{row['m']:>2}  {row['unit']:<18} {law:<22} {meas:<28} {rng:<9} {th:<10} "
                      f"{_num(row['floor_n'], '{}'):>7}  {time_s:>7}")
         for info in u["extra"].get("learned", []):
             detail = f"      learned N = {info['n']}: l2_sq < {info['threshold']:g} in {info['below_threshold']}/" \
                      f"{info['trials']} trials (median {info['median_l2_sq']:.2e}, L = {u['extra']['samples']}, " \
                      f"{info['train_s']:.1f}s)"
-            if "jump_dist_median" in info:
-                detail += (f"; breakpoints within 2 cells of every jump in {info['jumps_within_2_cells']}/"
-                           f"{info['trials']}, median |w| = {info['abs_w_median']:.3g}, λ = {info['lam_median']:.3g}, "
-                           f"edge width 1/sqrt(λ|w|) = {info['edge_width_median']:.2e}")
+            if "jumps_within_2_cells" in info:
+                detail += (f"; a sharp edge within 2 cells of every jump in {info['jumps_within_2_cells']}/"
+                           f"{info['trials']} (and below {info['threshold']:g}: "
+                           f"{info['good_with_m_sharp_at_jumps']}), median {info['sharp_per_trial_median']:g} "
+                           f"sharp bases per trial")
+                if info["abs_w_median_sharp"] is not None:
+                    detail += (f" (|w| = {info['abs_w_median_sharp']:.3g}, λ = {info['lam_median_sharp']:.3g}, "
+                               f"width 1/sqrt(λ|w|) = {info['edge_width_median_sharp']:.2e})")
             lines.append(detail)
     lines.append("")
     for u in sweep.units:
         lines.append(f"m = {u['m']} {u['basis']}/{u['strategy']}: {u['verdict']}")
-    haar = {u["m"]: u["fit"].get("estimate") for u in sweep.units if (u["basis"], u["strategy"]) == ("haar", "best")}
-    mh = {u["m"]: u["fit"].get("estimate") for u in sweep.units if (u["basis"], u["strategy"]) == ("mamba", "haar")}
-    ratios = [f"m = {m}: {mh[m] / haar[m]:.2f}" for m in haar if m in mh and haar[m] and mh[m] and
-              math.isfinite(haar[m]) and math.isfinite(mh[m])]
+    ratios = [f"m = {u['m']}: {u['c_ratio']:.2f} (Haar refitted over N {u['matched_haar']['n_range'][0]}-"
+              f"{u['matched_haar']['n_range'][1]}: c = {u['matched_haar']['estimate']:.3f})"
+              for u in sweep.units if "c_ratio" in u]
     if ratios:
-        lines.append("Mamba-Haar c / Haar c (theory 3: three Mamba bases per wavelet): " + ", ".join(ratios))
+        lines.append("Mamba-Haar c / Haar c over the same atoms (theory 3: three Mamba bases per wavelet): "
+                     + "; ".join(ratios))
     return "\n".join(lines)
 
 
@@ -165,10 +169,10 @@ def csv_text(sweep) -> str:
               help="How Δ reads time: positional encoding or Prop. 1's recovered time.")
 @click.option("--learned-n", type=int, multiple=True,
               help="N trained by --strategy learned, several after one flag. [default: m + 1]")
-@click.option("--learned-steps", type=int, default=400, show_default=True, help="Adam steps of learned bases.")
-@click.option("--learned-samples", type=int, default=256, show_default=True,
+@click.option("--learned-steps", type=int, default=600, show_default=True, help="Adam steps of learned bases.")
+@click.option("--learned-samples", type=int, default=128, show_default=True,
               help="Grid points of learned runs (training runs the scan; small L keeps it fast on CPU).")
-@click.option("--learned-restarts", type=int, default=4, show_default=True,
+@click.option("--learned-restarts", type=int, default=8, show_default=True,
               help="Random starts per trial of learned bases (the best is kept).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--store", "store", type=click.Path(), default=DEFAULT_PATH, show_default=True,

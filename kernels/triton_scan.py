@@ -16,9 +16,10 @@ a (BD, BN, T) register tile (BN = N rounded up to a power of two) scanned along 
 the affine maps x ↦ a·x + b, the state carried from chunk to chunk in registers. No (batch, L, D, N) tensor is
 written. The forward stores the state at every chunk start when a backward will follow (``ckpt``, N/T of the
 size of u); the backward walks the chunks from the last, recomputes h_{t−1} and h_t from that checkpoint, and runs
-the adjoint scan in reverse. Both scans also carry the "previous" prefix (the map of all but the last element),
-which yields h_{t−1} and κ_{t+1} = conj(a_{t+1})λ_{t+1} without shifting registers and without dividing by a
-(a underflows to 0 when Δ·A ≪ 0). The sums over channels (dB, dC, and dΔ in the "state" and "scalar" modes)
+the adjoint scan in reverse, loading chunk c − 1 while it computes chunk c (software prefetch). Both scans also
+carry the "previous" prefix (the map of all but the last element), which yields h_{t−1} and
+κ_{t+1} = conj(a_{t+1})λ_{t+1} without shifting registers and without dividing by a (a underflows to 0 when
+Δ·A ≪ 0). The sums over channels (dB, dC, and dΔ in the "state" and "scalar" modes)
 are reduced inside a program over its BD channels and written as one partial per channel block, which PyTorch
 sums (no atomics: deterministic, and the blocks of one batch element would all hit the same addresses at the same
 time); dA and dD are written per (batch, channel) and summed over the batch by PyTorch.
@@ -88,10 +89,8 @@ def _affine_prev_cplx(ar1, ai1, br1, bi1, pr1, pi1, qr1, qi1, ar2, ai2, br2, bi2
 
 
 @triton.jit
-def _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constexpr, SOFTPLUS: tl.constexpr):
-    """The chunk's Δ as a tile broadcastable to (BD, BN, T), softplus applied, 0 on padded steps.
-
-    Returns (raw, Δ) with raw the loaded pre-activation (for the softplus derivative)."""
+def _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constexpr):
+    """Pointers and mask of the chunk's Δ as a tile broadcastable to (BD, BN, T)."""
     if DELTA_MODE == 0:
         ptr = dlt + pid_b * D * L + d[:, None, None] * L + t[None, None, :]
         m = md[:, None, None] & mt[None, None, :]
@@ -101,12 +100,27 @@ def _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constex
     else:
         ptr = dlt + pid_b * L + t[None, None, :]
         m = mt[None, None, :]
-    raw = tl.load(ptr, mask=m, other=0.0)
+    return ptr, m
+
+
+@triton.jit
+def _delta_act(raw, m, SOFTPLUS: tl.constexpr):
+    """Δ from the loaded pre-activation: softplus applied when asked, 0 on padded steps."""
     if SOFTPLUS:
         dl = tl.where(m, _softplus(raw), 0.0)
     else:
         dl = raw
-    return raw, dl
+    return dl
+
+
+@triton.jit
+def _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """The chunk's Δ as a tile broadcastable to (BD, BN, T), softplus applied, 0 on padded steps.
+
+    Returns (raw, Δ) with raw the loaded pre-activation (for the softplus derivative)."""
+    ptr, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
+    raw = tl.load(ptr, mask=m, other=0.0)
+    return raw, _delta_act(raw, m, SOFTPLUS)
 
 
 @triton.jit
@@ -238,27 +252,75 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
     if HAS_D:
         gD = tl.zeros((BD,), dtype=ar_.dtype)
     ck_off = d[:, None] * BN + n[None, :]
+    dl_rows = pid_b * D * L + d[:, None] * L
+    bc_rows = pid_b * N * L + n[:, None] * L
+    # Software prefetch: the loads of chunk c − 1 are issued before chunk c is computed, so two chunks of loads
+    # are in flight per thread (the backward is latency-bound; measured 16.0 → 14.0 ms at (32, 1024, 16, 4096)).
+    t = (n_chunks - 1) * T + j
+    mt = t < L
+    m_dt = md[:, None] & mt[None, :]
+    m_nt = mn[:, None] & mt[None, :]
+    ck_base = (pid_b * n_chunks + n_chunks - 1) * D * BN
+    nx_u = tl.load(u + dl_rows + t[None, :], mask=m_dt, other=0.0)
+    nx_g = tl.load(dy + dl_rows + t[None, :], mask=m_dt, other=0.0)
+    ptr, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
+    nx_raw = tl.load(ptr, mask=m, other=0.0)
+    nx_br = tl.load(Br + bc_rows + t[None, :], mask=m_nt, other=0.0)
+    nx_cr = tl.load(Cr + bc_rows + t[None, :], mask=m_nt, other=0.0)
+    nx_h0r = tl.load(ckr + ck_base + ck_off, mask=md[:, None], other=0.0)
+    if B_CPLX:
+        nx_bi = tl.load(Bi + bc_rows + t[None, :], mask=m_nt, other=0.0)
+    if C_CPLX:
+        nx_ci = tl.load(Ci + bc_rows + t[None, :], mask=m_nt, other=0.0)
+    if CPLX:
+        nx_h0i = tl.load(cki + ck_base + ck_off, mask=md[:, None], other=0.0)
     for i in range(n_chunks):
         c = n_chunks - 1 - i
         t = c * T + j
         mt = t < L
-        ck_base = (pid_b * n_chunks + c) * D * BN
         m_dt = md[:, None] & mt[None, :]
         m_nt = mn[:, None] & mt[None, :]
-        uu = tl.load(u + pid_b * D * L + d[:, None] * L + t[None, :], mask=m_dt, other=0.0)
-        g = tl.load(dy + pid_b * D * L + d[:, None] * L + t[None, :], mask=m_dt, other=0.0)
-        raw, dl = _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE, SOFTPLUS)
-        bc_off = pid_b * N * L + n[:, None] * L + t[None, :]
+        uu = nx_u
+        g = nx_g
+        raw = nx_raw
+        br_ld = nx_br
+        cr_ld = nx_cr
+        h0r = nx_h0r[:, :, None]
+        if B_CPLX:
+            bi_ld = nx_bi
+        if C_CPLX:
+            ci_ld = nx_ci
+        if CPLX:
+            h0i = nx_h0i[:, :, None]
+        tp = t - T
+        mtp = tp >= 0
+        m_dtp = md[:, None] & mtp[None, :]
+        m_ntp = mn[:, None] & mtp[None, :]
+        ck_base = (pid_b * n_chunks + c - 1) * D * BN
+        m_ckp = md[:, None] & (n[None, :] * 0 + c > 0)
+        nx_u = tl.load(u + dl_rows + tp[None, :], mask=m_dtp, other=0.0)
+        nx_g = tl.load(dy + dl_rows + tp[None, :], mask=m_dtp, other=0.0)
+        ptr, m = _delta_ptrs(dlt, pid_b, d, n, tp, md, mn, mtp, D, N, L, DELTA_MODE)
+        nx_raw = tl.load(ptr, mask=m, other=0.0)
+        nx_br = tl.load(Br + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
+        nx_cr = tl.load(Cr + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
+        nx_h0r = tl.load(ckr + ck_base + ck_off, mask=m_ckp, other=0.0)
+        if B_CPLX:
+            nx_bi = tl.load(Bi + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
+        if C_CPLX:
+            nx_ci = tl.load(Ci + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
+        if CPLX:
+            nx_h0i = tl.load(cki + ck_base + ck_off, mask=m_ckp, other=0.0)
+        _, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
+        dl = _delta_act(raw, m, SOFTPLUS)
         part_off = part * N * L + n[:, None] * L + t[None, :]
         coef = uu[:, None, :]
         if INPUT_DELTA:
             coef = coef * dl
-        br_t = tl.load(Br + bc_off, mask=m_nt, other=0.0)[None, :, :]
-        cr_t = tl.load(Cr + bc_off, mask=m_nt, other=0.0)[None, :, :]
-        h0r = tl.load(ckr + ck_base + ck_off, mask=md[:, None], other=0.0)[:, :, None]
+        br_t = br_ld[None, :, :]
+        cr_t = cr_ld[None, :, :]
         g3 = g[:, None, :]
         if CPLX:
-            h0i = tl.load(cki + ck_base + ck_off, mask=md[:, None], other=0.0)[:, :, None]
             if A_CPLX:
                 mag = tl.exp(dl * ar_)
                 ang = dl * ai_
@@ -270,11 +332,11 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
             zero = tl.zeros_like(a_r)
             one = zero + 1.0
             if B_CPLX:
-                bi_t = tl.load(Bi + bc_off, mask=m_nt, other=0.0)[None, :, :]
+                bi_t = bi_ld[None, :, :]
             else:
                 bi_t = tl.zeros_like(br_t)
             if C_CPLX:
-                ci_t = tl.load(Ci + bc_off, mask=m_nt, other=0.0)[None, :, :]
+                ci_t = ci_ld[None, :, :]
             else:
                 ci_t = tl.zeros_like(cr_t)
             b_r = coef * br_t + tl.where(first, a_r * h0r - a_i * h0i, 0.0)
@@ -375,25 +437,25 @@ def _pow2(x: int) -> int:
     return triton.next_power_of_2(max(int(x), 1))
 
 
-def default_config(dim: int, nstate: int, length: int, backward: bool) -> tuple[int, int, int]:
+def default_config(dim: int, nstate: int, length: int, kind: str) -> tuple[int, int, int]:
     """(BD, T, num_warps) for a problem: channels per program, chunk length, warps.
 
-    The tile is BD·BN·T elements (BN = N rounded up to a power of two). For N ≤ 16 the forward runs fastest with
-    one channel per thread and a short chunk in its registers (BD = 32·warps, T = 4: the scan along T and the sum
-    over N stay inside the thread); the backward keeps about three times as many tiles live and uses smaller
-    ones; its T is also the checkpoint interval. Chosen from the sweep in benchmarks/results/scan-h100.md."""
+    ``kind``: "fwd" (the forward alone), "ckpt" (the forward that stores checkpoints for a backward) or "bwd"
+    (the backward); "ckpt" and "bwd" share T, which is the checkpoint interval. The tile is BD·BN·T elements
+    (BN = N rounded up to a power of two). For N ≤ 16 the forward runs fastest with one warp of 32 channels and
+    8 steps per chunk; the backward keeps about three times as many tiles live and uses smaller ones. Chosen from
+    the sweeps in benchmarks/results/scan-h100.md."""
+    if kind not in ("fwd", "ckpt", "bwd"):
+        raise ValueError(f"kind must be 'fwd', 'ckpt' or 'bwd', got {kind!r}")
     bn = _pow2(nstate)
-    if backward:
-        if bn <= 16 and dim >= 256:
-            bd, t, warps = 32, 8, 4
-        elif bn <= 32:
-            bd, t, warps = 8, 16, 4
-        else:
-            bd, t, warps = max(1, 256 // bn), 32, 4
-    elif bn <= 16:
-        bd, t, warps = 32, 4, 1
+    if kind == "fwd":
+        bd, t, warps = (32, 8, 1) if bn <= 16 else (16, 16, 8)
+    elif bn <= 16 and dim >= 256:
+        bd, t, warps = (32, 8, 1) if kind == "ckpt" else (32, 8, 4)
+    elif bn <= 32:
+        bd, t, warps = 8, 16, 4
     else:
-        bd, t, warps = 16, 16, 8
+        bd, t, warps = max(1, 256 // bn), 32, 4
     bd, t = min(bd, _pow2(dim)), min(t, _pow2(length))
     if INTERPRETING:
         # the interpreter's cost is per (padded) tile element and per scan step: short chunks, little padding
@@ -436,7 +498,7 @@ def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=Tru
     batch, dim, length = u.shape
     nstate = A.shape[1]
     cd = _compute_dtype(u, delta, A, B, C, D)
-    bd, t, warps = config or default_config(dim, nstate, length, backward=save_ckpt)
+    bd, t, warps = config or default_config(dim, nstate, length, "ckpt" if save_ckpt else "fwd")
     bn = _pow2(nstate)
     n_chunks = triton.cdiv(length, t)
     u_ = u.to(cd).contiguous()
@@ -480,7 +542,7 @@ def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", i
     ck_r, ck_i, t = ckpt
     cd = ck_r.dtype
     if config is None:
-        bd, _, warps = default_config(dim, nstate, length, backward=True)
+        bd, _, warps = default_config(dim, nstate, length, "bwd")
     else:
         bd, _, warps = config
     bn = _pow2(nstate)

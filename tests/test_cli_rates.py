@@ -49,7 +49,7 @@ def test_learned_strategy_runs_from_the_command_line(capsys):
                           "--n-max", "4", "--trials", "2", "--learned-steps", "3", "--learned-samples", "32",
                           "--learned-restarts", "1", "--no-store", "--no-progress"], capsys)
     assert code == 0, err
-    assert "learned N = 2: l2_sq < 0.001 in" in out and "breakpoints within 2 cells" in out
+    assert "learned N = 2: l2_sq < 0.001 in" in out and "a sharp edge within 2 cells of every jump" in out
 
 
 @pytest.mark.parametrize("extra, needle", [

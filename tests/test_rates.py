@@ -189,8 +189,8 @@ def test_sweep_reuses_stored_units_and_resumes_after_a_lost_unit(tmp_path):
         assert len(s) == 10
         lost = first.unit(2, "mamba", "haar")
         cfg = R.unit_config(2, "mamba", "haar", signal="piecewise", n_max=9, trials=3, samples=256, seed=0,
-                            sharpness=None, time="pe", device="cpu", learned_n=[], learned_steps=400,
-                            learned_samples=256, learned_restarts=4)
+                            sharpness=None, time="pe", device="cpu", learned_n=[], learned_steps=600,
+                            learned_samples=128, learned_restarts=8)
         assert Store.key(cfg) == lost["key"]
         assert s.delete(cfg)                                                      # as if killed before it
     second = R.rate_sweep(**kw)
@@ -205,7 +205,7 @@ def test_sweep_reuses_stored_units_and_resumes_after_a_lost_unit(tmp_path):
 # --- Cor. 1 at small sizes --------------------------------------------------------------------------------------
 
 def test_cor1_rates_at_small_size():
-    sweep = R.rate_sweep(m=[1, 2, 3], basis=["s4d", "mamba"], strategy=["fourier", "haar"], n_max=32, trials=20,
+    sweep = R.rate_sweep(m=[1, 2, 3], basis=["s4d", "mamba"], strategy=["fourier", "haar"], n_max=32, trials=12,
                          samples=1024, progress=False, device="cpu")
     for m in (1, 2, 3):
         p = sweep.unit(m, "s4d", "fourier")["fit"]
@@ -216,5 +216,38 @@ def test_cor1_rates_at_small_size():
         if mh["estimate"] is not None:
             assert mh["estimate"] <= 1.25 * 3 * m, (m, mh)
     assert sweep.unit(1, "mamba", "haar")["fit"]["estimate"] > 1.5 * sweep.unit(1, "haar", "best")["fit"]["estimate"]
+    # over the same atoms, Mamba-Haar's c is three times Haar's: it tracks Haar at three times the N
+    ratios = [sweep.unit(m, "mamba", "haar").get("c_ratio") for m in (1, 2, 3)]
+    assert any(r is not None for r in ratios)
+    assert all(r == pytest.approx(3.0, rel=1e-3) for r in ratios if r is not None)
     rows = sweep.csv_rows()
     assert len(rows) == 3 * 4 * 32 and rows[0][:4] == [1, "s4d", "fourier", 1]
+
+
+def test_a_sweep_killed_mid_way_keeps_its_finished_units_and_resumes(tmp_path, monkeypatch):
+    db = tmp_path / "runs.sqlite"
+    kw = dict(m=[1], basis=["s4d", "mamba"], n_max=6, trials=2, samples=128, store=db, progress=False,
+              device="cpu")
+    real, calls = R.compute_unit, []
+
+    def dies_on_third(*a, **k):
+        calls.append(a[:3])
+        if len(calls) == 3:
+            raise KeyboardInterrupt                                              # killed while on unit 3
+        return real(*a, **k)
+
+    monkeypatch.setattr(R, "compute_unit", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        R.rate_sweep(**kw)
+    with Store(db) as s:
+        assert len(s) == 2                                                       # units 1-2, each committed
+    monkeypatch.setattr(R, "compute_unit", real)
+    resumed = R.rate_sweep(**kw)
+    assert [u["reused"] for u in resumed.units] == [True, True, False, False, False]
+
+
+def test_recovered_time_gives_the_same_mamba_curves_as_positional_encoding():
+    kw = dict(n_max=9, trials=2, samples=128, seed=3)
+    pe = R.compute_unit(2, "mamba", "haar", time="pe", **kw)[0]
+    rec = R.compute_unit(2, "mamba", "haar", time="recover", **kw)[0]
+    np.testing.assert_allclose(rec, pe, rtol=1e-9, atol=1e-13)
