@@ -238,15 +238,18 @@ def _triton_runs_here():
 
 @pytest.mark.skipif(not _triton_runs_here(), reason="needs triton with CUDA or TRITON_INTERPRET=1")
 def test_bases_through_the_triton_backend_match_the_reference():
+    # CUDA tensors where a GPU is present (the compiled kernels), CPU tensors under TRITON_INTERPRET=1 otherwise.
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
     L = 64
     t_hat = torch.tensor([0.0, 0.25, 0.3, 0.7], dtype=f64)
     ref = bases.mamba_basis(t_hat, L, backend="reference")
-    torch.testing.assert_close(bases.mamba_basis(t_hat, L, backend="triton", time="recover"), ref,
-                               rtol=0, atol=1e-13)
+    got = bases.mamba_basis(t_hat.to(dev), L, backend="triton", time="recover", device=dev)
+    torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=1e-13)
     lam = bases.fourier_lambdas(7)
-    torch.testing.assert_close(bases.s4d_basis(lam, L, backend="triton"), bases.s4d_basis(lam, L, backend="reference"),
-                               rtol=0, atol=1e-13)
+    got = bases.s4d_basis(lam.to(dev), L, backend="triton", device=dev)
+    torch.testing.assert_close(got.cpu(), bases.s4d_basis(lam, L, backend="reference"), rtol=0, atol=1e-13)
     x = torch.randn(2, L, dtype=f64, generator=torch.Generator().manual_seed(5))
     delta = bases.heaviside_delta(time_channel(L), t_hat, bases.default_sharpness(L))
-    torch.testing.assert_close(bases.scan_inner_products(x, delta, 1.0, backend="triton"),
-                               bases.scan_inner_products(x, delta, 1.0, backend="reference"), rtol=0, atol=1e-13)
+    got = bases.scan_inner_products(x.to(dev), delta.to(dev), 1.0, backend="triton")
+    torch.testing.assert_close(got.cpu(), bases.scan_inner_products(x, delta, 1.0, backend="reference"),
+                               rtol=0, atol=1e-13)
