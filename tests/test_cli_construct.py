@@ -9,14 +9,7 @@ from cli.main import main
 from signals.tasks import induction_heads, keep_nth, mqar, save_task_file
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The scan's CPU reference is a loop of small tensor ops: one intra-op thread is fastest for them (and on a
-    busy machine several threads spin against each other). Restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(argv, capsys):

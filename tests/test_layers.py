@@ -12,14 +12,7 @@ from ssm import (Gate, Mamba2Mixer, MambaDeltaTMixer, OneLayerModel, S4DMixer, S
                  TimeRecovery)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The scan's CPU reference is a loop of small tensor ops: one intra-op thread is fastest for them (and on a
-    busy machine several threads spin against each other). Restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SHAPES = [(1, 1, 1, 1), (2, 3, 1, 5), (3, 4, 5, 7), (2, 5, 3, 1), (1, 2, 2, 9)]   # (batch, d, N, L)

@@ -7,14 +7,7 @@ from signals.tasks import (IGNORE, induction_heads, induction_targets, keep_nth,
                            save_task_file)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The scan's CPU reference is a loop of small tensor ops: one intra-op thread is fastest for them (and on a
-    busy machine several threads spin against each other). Restored after this module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def brute_induction(x, vocab):
