@@ -7,16 +7,9 @@ from approx import BASES, DEFAULT_N, fit as run_fit
 from approx.records import to_json
 from signals import SIGNALS
 
+from . import options
+
 MAX_LISTED = 10
-
-
-def _sharpness(value: str):
-    if value == "auto":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise click.BadParameter(f"expected 'auto' or a positive number, got {value!r}") from None
 
 
 def _listing(values, fmt="{:.6g}") -> str:
@@ -103,7 +96,7 @@ def fit(signal, m, samples, seed, basis, strategy, n, time, sharpness, device, p
     if plot is not None:
         from approx.plots import check_plot_path
         check_plot_path(plot)
-    result = run_fit(signal, basis=basis, strategy=strategy, n=n, time=time, sharpness=_sharpness(sharpness), m=m,
+    result = run_fit(signal, basis=basis, strategy=strategy, n=n, time=time, sharpness=options.sharpness(sharpness), m=m,
                      samples=samples, seed=seed, path=path, resample=resample, j=j, k=k, at=at, width=width,
                      device=device)
     if plot is not None:

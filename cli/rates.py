@@ -13,6 +13,8 @@ from approx.rates import BASES, CSV_HEADER, DEFAULT_M, STRATEGIES, fit_table, ra
 from approx.records import atomic_write, to_json
 from approx.store import DEFAULT_PATH
 
+from . import options
+
 #: options that take several values after one flag (``--m 1 2 3 5``)
 VARIADIC = ("--m", "--basis", "--strategy", "--learned-n")
 
@@ -59,15 +61,6 @@ class VariadicCommand(click.Command):
 
     def parse_args(self, ctx, args):
         return super().parse_args(ctx, expand_variadic(args))
-
-
-def _sharpness(value: str):
-    if value == "auto":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise click.BadParameter(f"expected 'auto' or a positive number, got {value!r}") from None
 
 
 def check_output_path(option: str, path, suffixes=None) -> Path:
@@ -163,7 +156,7 @@ def csv_text(sweep) -> str:
 @click.option("--samples", type=int, default=4096, show_default=True,
               help="Grid points L (a power of two for Haar/Mamba-Haar; 65536 lets the Haar fits span more scales).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: trial t draws from (seed, t).")
-@click.option("--sharpness", default="auto", show_default=True, callback=lambda c, p, v: _sharpness(v),
+@click.option("--sharpness", default="auto", show_default=True, callback=lambda c, p, v: options.sharpness(v),
               help="|w| of the Mamba Heavisides ('auto' = 64·L²).")
 @click.option("--time", type=click.Choice(["pe", "recover"]), default="pe", show_default=True,
               help="How Δ reads time: positional encoding or Prop. 1's recovered time.")
