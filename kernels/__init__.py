@@ -2,7 +2,9 @@
 
 Knows nothing of models or signals. ``from kernels import selective_scan``.
 """
+from .devices import DEVICES, resolve_device
 from .reference import selective_scan_ref, DELTA_MODES
 from .scan import selective_scan, triton_available, BACKENDS
 
-__all__ = ["selective_scan", "selective_scan_ref", "triton_available", "DELTA_MODES", "BACKENDS"]
+__all__ = ["selective_scan", "selective_scan_ref", "triton_available", "DELTA_MODES", "BACKENDS", "DEVICES",
+           "resolve_device"]

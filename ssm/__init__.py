@@ -8,7 +8,7 @@ Flat public API::
 from .layers import (ACTIVATIONS, MIXERS, Gate, Mamba2Mixer, MambaDeltaTMixer, S4DMixer, S6Mixer, ShortConv,
                      get_activation, make_mixer)
 from .evaluate import accuracy, predict
-from .model import OneLayerModel
+from .models import OneLayerModel
 from .time_recovery import TimeRecovery
 
 __all__ = ["ACTIVATIONS", "MIXERS", "Gate", "Mamba2Mixer", "MambaDeltaTMixer", "S4DMixer", "S6Mixer", "ShortConv",

@@ -894,7 +894,7 @@ def build_layer(layer: str, d: int, n: int, seed: int):
 
 def load_weights(mixer, path) -> None:
     """Load a ``.pt`` state dict into ``mixer`` (in place). Keys prefixed ``mixer.`` (a saved
-    :class:`ssm.model.OneLayerModel`) are taken from the model's mixer. Raises ValueError with one line naming the
+    :class:`ssm.models.OneLayerModel`) are taken from the model's mixer. Raises ValueError with one line naming the
     file for a missing or unreadable file, or weights whose names or shapes do not fit the layer."""
     import os
 

@@ -16,9 +16,15 @@ from kernels import selective_scan, selective_scan_ref
 
 
 def naive_scan(u, delta, A, B, C, D, mode, input_delta, softplus):
-    """(y, h_L) by nested Python loops over batch, channel, state and time, in float64/complex128."""
+    """(y, h_L) by nested Python loops over batch, channel, state and time, in float64/complex128.
+
+    Grouped B, C (batch, G, N, L): channel d reads group d // (D / G), as do Δ of the state and scalar modes."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
+    if B.dim() == 3:                                     # one group: the grouped indexing below with G = 1
+        B, C = B[:, None], C[:, None]
+        delta = delta[:, None] if mode in ("state", "scalar") else delta
+    per = dim // B.shape[1]
     y = np.zeros((batch, dim, length))
     h_last = np.zeros((batch, dim, nstate), dtype=complex)
     for b in range(batch):
@@ -28,33 +34,37 @@ def naive_scan(u, delta, A, B, C, D, mode, input_delta, softplus):
             for n in range(nstate):
                 h = 0j
                 for t in range(length):
-                    raw = {"channel": lambda: delta[b, d, t], "state": lambda: delta[b, n, t],
-                           "scalar": lambda: delta[b, t]}[mode]()
+                    g = d // per
+                    raw = {"channel": lambda: delta[b, d, t], "state": lambda: delta[b, g, n, t],
+                           "scalar": lambda: delta[b, g, t]}[mode]()
                     dt = float(raw)
                     if softplus:
                         dt = math.log1p(math.exp(dt)) if dt < 30 else dt
                     a = complex(A[d, n])
-                    drive = (dt if input_delta else 1.0) * float(u[b, d, t]) * complex(B[b, n, t])
+                    drive = (dt if input_delta else 1.0) * float(u[b, d, t]) * complex(B[b, g, n, t])
                     h = cmath.exp(dt * a) * h + drive
-                    y[b, d, t] += (complex(C[b, n, t]) * h).real
+                    y[b, d, t] += (complex(C[b, g, n, t]) * h).real
                 h_last[b, d, n] = h
     return y, h_last
 
 
-def make(batch, dim, nstate, length, mode, cplx, seed, softplus=False):
+def make(batch, dim, nstate, length, mode, cplx, seed, softplus=False, groups=0):
     g = torch.Generator().manual_seed(seed)
     f64 = torch.float64
-    dshape = {"channel": (batch, dim, length), "state": (batch, nstate, length), "scalar": (batch, length)}[mode]
+    gr = (groups,) if groups else ()
+    dshape = {"channel": (batch, dim, length), "state": (batch, *gr, nstate, length),
+              "scalar": (batch, *gr, length)}[mode]
     u = torch.randn(batch, dim, length, generator=g, dtype=f64)
     delta = torch.randn(dshape, generator=g, dtype=f64) if softplus else 0.05 + torch.rand(dshape, generator=g,
                                                                                             dtype=f64)
     A = -(0.1 + torch.rand(dim, nstate, generator=g, dtype=f64))
-    B = torch.randn(batch, nstate, length, generator=g, dtype=f64)
-    C = torch.randn(batch, nstate, length, generator=g, dtype=f64)
+    bshape = (batch, *gr, nstate, length)
+    B = torch.randn(bshape, generator=g, dtype=f64)
+    C = torch.randn(bshape, generator=g, dtype=f64)
     if cplx:
         A = torch.complex(A, 2 * torch.randn(dim, nstate, generator=g, dtype=f64))
-        B = torch.complex(B, torch.randn(batch, nstate, length, generator=g, dtype=f64))
-        C = torch.complex(C, torch.randn(batch, nstate, length, generator=g, dtype=f64))
+        B = torch.complex(B, torch.randn(bshape, generator=g, dtype=f64))
+        C = torch.complex(C, torch.randn(bshape, generator=g, dtype=f64))
     D = torch.randn(dim, generator=g, dtype=f64)
     return u, delta, A, B, C, D
 
@@ -128,3 +138,40 @@ def test_reference_gradcheck(mode, cplx, softplus, input_delta):
                                   return_last_state=True)
         return y, torch.view_as_real(h) if h.is_complex() else h
     assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["channel", "state", "scalar"])
+@pytest.mark.parametrize("groups,dim", [(1, 3), (2, 4), (3, 3), (2, 6)])
+def test_grouped_B_C_match_naive_loop(mode, groups, dim):
+    """Grouped B, C (batch, G, N, L): channel d reads group d // (D/G); state/scalar Δ grouped alike."""
+    u, delta, A, B, C, D = make(2, dim, 3, 9, mode, cplx=(groups == 2), seed=groups + dim, groups=groups)
+    y, h = selective_scan_ref(u, delta, A, B, C, D, delta_mode=mode, return_last_state=True)
+    y_ref, h_ref = naive_scan(u.numpy(), delta.numpy(), A.numpy(), B, C, D.numpy(), mode, True, False)
+    assert np.allclose(y.numpy(), y_ref, rtol=1e-12, atol=1e-12)
+    assert np.allclose(h.numpy(), h_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_grouped_equals_each_group_run_alone():
+    """A grouped scan is G independent scans on the channel slices (the ensemble fold of the trainer)."""
+    u, delta, A, B, C, D = make(2, 6, 4, 11, "channel", cplx=False, seed=5, groups=3)
+    y = selective_scan_ref(u, delta, A, B, C, D)
+    for g in range(3):
+        s = slice(2 * g, 2 * g + 2)
+        y_g = selective_scan_ref(u[:, s], delta[:, s], A[s], B[:, g], C[:, g], D[s])
+        assert torch.allclose(y[:, s], y_g, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(B=torch.zeros(2, 4, 3, 5)), "must divide D"),
+    (dict(C=torch.zeros(2, 3, 5)), "C must have shape"),
+    (dict(delta=torch.zeros(2, 3, 5), delta_mode="state"), "delta for delta_mode='state'"),
+])
+def test_grouped_shapes_are_checked(bad, match):
+    args = dict(u=torch.zeros(2, 6, 5), delta=torch.zeros(2, 6, 5), A=torch.zeros(6, 3),
+                B=torch.zeros(2, 2, 3, 5), C=torch.zeros(2, 2, 3, 5), delta_mode="channel")
+    if "B" in bad and "C" not in bad:
+        args["C"] = bad["B"]
+    args.update(bad)
+    mode = args.pop("delta_mode")
+    with pytest.raises(ValueError, match=match):
+        selective_scan_ref(args["u"], args["delta"], args["A"], args["B"], args["C"], delta_mode=mode)

@@ -4,7 +4,7 @@
 - :mod:`.mqar`: MQAR with Mamba (Thm. 2), Mamba-2 (Thm. 3), Mamba-S4D (Thm. 4) (App. C.1);
 - :mod:`.induction`: INDUCTION HEADS with Mamba-Δ⊤ (Lemma 3, App. C.2).
 
-Each module's ``build(...)`` returns a :class:`ssm.model.OneLayerModel` with the weights set
+Each module's ``build(...)`` returns a :class:`ssm.models.OneLayerModel` with the weights set
 (``mqar.build`` also returns its sizes).
 """
 from . import induction, keep_nth, mqar

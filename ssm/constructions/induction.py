@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 
 from ..layers import get_activation
-from ..model import OneLayerModel
+from ..models import OneLayerModel
 
 ALPHA = 110.0     # erase: Δ = SoftPlus(α) on the key column
 BETA = 40.0       # keep: Δ = SoftPlus(−β) elsewhere

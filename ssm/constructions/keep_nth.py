@@ -38,7 +38,7 @@ import math
 
 import torch
 
-from ..model import OneLayerModel
+from ..models import OneLayerModel
 
 LAMBDA = 25.0     # Λ = −λ
 W_DELTA = -40.0   # slope of Δ in the position (eq. 32a's w_Δ, saturated)

@@ -5,7 +5,7 @@ Public API::
     model, sizes = build(variant, kappa, vocab, length, compressed=False, d=None, seed=0, N=None)
     result = evaluate(variant, kappa, vocab, length, samples=10_000, compressed=False, d=None, seed=0)
 
-``build`` returns a ready :class:`ssm.model.OneLayerModel` (in eval mode, no gradients needed) whose weights are the
+``build`` returns a ready :class:`ssm.models.OneLayerModel` (in eval mode, no gradients needed) whose weights are the
 appendix's, and ``sizes = {"d", "N", "parameters", "bound", "bound_d", "bound_N", "p"}``. The model reads MQAR in
 :func:`signals.tasks.mqar`'s token ids (key i ↦ i for 0 ≤ i < κ, value j ↦ κ + j for 0 ≤ j < |V|) and returns
 logits over the |V| values, (batch, T) → (batch, T, |V|); only the query positions are meaningful.
@@ -74,7 +74,7 @@ import math
 import torch
 
 from signals.tasks import mqar as mqar_task
-from ssm.model import OneLayerModel
+from ssm.models import OneLayerModel
 
 VARIANTS = ("mamba", "mamba2", "s4d")
 JL_EPS = 0.5
@@ -312,7 +312,7 @@ def build(variant: str, kappa: int, vocab: int, length: int, compressed: bool = 
 
     Returns
     -------
-    model : :class:`ssm.model.OneLayerModel` in eval mode, tokens (batch, T) → logits (batch, T, |V|).
+    model : :class:`ssm.models.OneLayerModel` in eval mode, tokens (batch, T) → logits (batch, T, |V|).
     sizes : ``{"variant", "compressed", "d", "N", "p", "parameters", "bound", "bound_d", "bound_N"}``; ``p`` is
         the JL dimension of the values (|V| in step 1), ``bound`` a one-line statement of the paper's sizes,
         ``bound_d``/``bound_N`` their numbers (step 2: Lem. 4's at ε = ½, δ = ½).

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import MIXERS, Gate, ShortConv, make_mixer
-from .time_recovery import TimeRecovery
+from ..layers import MIXERS, Gate, ShortConv, make_mixer
+from ..time_recovery import TimeRecovery
 
 
 class OneLayerModel(nn.Module):
