@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import signals.checks
-from kernels.devices import resolve_device
+from kernels import recover_time
+from kernels.devices import free_memory, resolve_device
 from signals.checks import check_choice, check_float, check_int
 
 
@@ -52,3 +53,17 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_free_memory_is_a_positive_byte_count():
+    assert free_memory("cpu") > 1 << 20
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_recover_time_counts_steps(normalize):
+    """Prop. 1: the scan with A = 0, B = 1 on ones gives t (or t / L), exactly, for every row."""
+    t = recover_time(3, 7, normalize=normalize, dtype=torch.float64)
+    want = torch.arange(1, 8, dtype=torch.float64) / (7 if normalize else 1)
+    assert t.shape == (3, 7) and torch.equal(t, want.expand(3, 7))
+    with pytest.raises(ValueError, match="length must be a positive integer"):
+        recover_time(1, 0)
