@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Everything the lab checks and times on a GPU, in one call of the lent machine (see docs/gpu.md):
-#   the whole test suite on CUDA (Triton kernels compiled, not interpreted), the rate-sweep benchmark,
-#   the constructions on the GPU kernels, and the CLI's commands with --device cuda.
-# Run from the repository root; carried wheels (pywavelets) in .whl/ are installed first when present.
-# Logs go to $OUT (the device tool's folder) or ./out.
+# Everything the lab checks and times on a GPU, in one go (docs/gpu.md): the whole test suite on CUDA (Triton
+# kernels compiled, not interpreted), the rate-sweep benchmark, the constructions on the GPU kernels, and the
+# CLI's commands with --device cuda.
+# Run from the repository root. On a machine without network access, wheels of missing packages (pywavelets)
+# placed in .whl/ are installed first. Logs go to $OUT (default ./out).
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
