@@ -16,8 +16,9 @@ The coefficients are not free parameters: the loss is the error of the least-squ
 (variable projection), ``l2_sq = ‖x − G c*(G)‖²`` with ``c*`` from a slightly ridged normal equation so that
 nearly equal columns do not blow up the gradient. Adam, seeded random start, a fixed step budget.
 
-The basis values come from :func:`approx.bases.scan_basis_values` — one :func:`kernels.selective_scan` of the
-time-reversed sequence driven by an impulse, one channel per (trial, basis) — and gradients flow back through the
+The basis values come from the builders every Mamba and S4D basis of the lab uses (:func:`approx.bases.mamba_values`,
+:func:`approx.bases.s4d_pairs`: one :func:`kernels.selective_scan` of the time-reversed sequence driven by an
+impulse, one channel per (trial, basis)) — and gradients flow back through the
 scan (the reference loop on CPU, the Triton kernels' backward on CUDA). The reference scan is a Python loop over
 L, so training on CPU uses a small grid (the sweep's default ``learned_samples`` = 128; see docs/rates.md).
 """
@@ -27,37 +28,28 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 
-from signals.grid import time_channel
-
-from .bases import scan_basis_values
+from .bases import mamba_values, s4d_pairs
 from .lstsq import errors, least_squares
 
 
 def mamba_columns(t_hat: torch.Tensor, log_w: torch.Tensor, log_lam: torch.Tensor, L: int, *,
                   backend: str = "auto") -> torch.Tensor:
-    """Mamba basis values g_n(s_i) = exp(−(λ_n/L) Σ_{r>i} softplus(w_n (τ_r − t̂_n))), w_n = −exp(log_w), eq. (8)
-    with the Δ of eqs. (20)-(22), through the scan (:func:`approx.bases.scan_basis_values`).
+    """Trained Mamba basis values: :func:`approx.bases.mamba_values` with switch t̂_n, w_n = −exp(log_w_n) and
+    λ_n = exp(log_lam_n), eq. (8) with the Δ of eqs. (20)-(22). t_hat, log_w, log_lam : (batch, K).
 
-    t_hat, log_w, log_lam : (batch, K). Returns (batch, L, K). As |w| grows, g_n → H(s − (t̂_n − 1.5/L)) on the
-    grid (the sum runs over r > i, and τ_r = r/L sits half a cell after s_r: see :mod:`approx.bases.mamba`).
-    """
-    tau = time_channel(L, dtype=t_hat.dtype, device=t_hat.device)
-    delta = F.softplus(-log_w.exp()[..., None] * (tau - t_hat[..., None]))     # (batch, K, L)
-    return scan_basis_values(delta, log_lam.exp(), backend=backend)
+    Returns (batch, L, K). As |w| grows, g_n → H(s − (t̂_n − 1.5/L)) on the grid (the sum runs over r > i, and
+    τ_r = r/L sits half a cell after s_r: see :mod:`approx.bases.mamba`)."""
+    return mamba_values(t_hat, -log_w.exp(), log_lam.exp(), L, backend=backend, dtype=t_hat.dtype,
+                        device=t_hat.device)
 
 
 def s4d_columns(log_re: torch.Tensor, im: torch.Tensor, L: int, n_real: int, *,
                 backend: str = "auto") -> torch.Tensor:
-    """S4D basis values Re/Im exp(−λ_k (1 − τ_i)), λ_k = exp(log_re_k) + i·im_k, eq. (9), through the scan.
-
-    log_re, im : (batch, K). Returns (batch, L, n_real) with columns Re g_1, Im g_1, Re g_2, … (first n_real).
-    """
-    lam = torch.complex(log_re.exp(), im)
-    ones = torch.ones(*lam.shape, L, dtype=log_re.dtype, device=log_re.device)
-    g = scan_basis_values(ones, lam, backend=backend)                          # (batch, L, K) complex
-    return torch.stack([g.real, g.imag], -1).flatten(-2)[..., :n_real]
+    """Trained S4D basis values: Re/Im exp(−λ_k (1 − s_i)), λ_k = exp(log_re_k) + i·im_k, eq. (9), the first
+    ``n_real`` columns (:func:`approx.bases.s4d_pairs`). log_re, im : (batch, K). Returns (batch, L, n_real)."""
+    return s4d_pairs(torch.complex(log_re.exp(), im), L, n_real, backend=backend, dtype=log_re.dtype,
+                     device=log_re.device)
 
 
 def projection_l2_sq(G: torch.Tensor, x: torch.Tensor, ridge: float = 1e-10) -> torch.Tensor:

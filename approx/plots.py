@@ -1,4 +1,5 @@
-"""The fit plot: the signal, its fit and the basis functions used, in one figure (matplotlib, Agg backend)."""
+"""Plots of the lab: where every figure is checked and written (:func:`check_plot_path`, :func:`save_figure`), and
+the fit plot — the signal, its fit and the basis functions used, in one figure (matplotlib, Agg backend)."""
 from __future__ import annotations
 
 import io
@@ -10,18 +11,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from signals.grid import midpoints  # noqa: E402
-from .records import atomic_write  # noqa: E402
+from .records import atomic_write, check_output_path  # noqa: E402
 
 FORMATS = {".png": "png", ".svg": "svg"}
 MAX_BASIS_LINES = 10
 
 
-def check_plot_path(path) -> Path:
-    """The plot's path; raise ValueError naming it unless it ends in .png or .svg."""
+def check_plot_path(path, name: str = "plot") -> Path:
+    """The plot's path, checked before anything is computed: it ends in .png or .svg, its folder exists and is
+    writable (no folder is created), it is not a folder. Raises ValueError naming ``name`` and the path."""
+    return check_output_path(name, path, tuple(FORMATS))
+
+
+def save_figure(fig, path, *, dpi: int = 120) -> Path:
+    """Write a matplotlib figure to ``path`` (PNG or SVG by its suffix) atomically, with the permissions of any
+    file the user writes, and close it."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"the plot path must end in .png or .svg, got {str(path)!r}")
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format=FORMATS[path.suffix.lower()], dpi=dpi)
+    plt.close(fig)
+    return atomic_write(path, buf.getvalue(), mode="wb")
 
 
 def plot_fit(result, path) -> Path:
@@ -55,7 +64,4 @@ def plot_fit(result, path) -> Path:
     bottom.set_title(f"basis functions used, one per row, each scaled to max |g| = 1{more}", fontsize=9)
     bottom.set_xlabel("s")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=FORMATS[path.suffix.lower()], dpi=120)
-    plt.close(fig)
-    return atomic_write(path, buf.getvalue(), mode="wb")
+    return save_figure(fig, path)

@@ -7,7 +7,6 @@ line the fit over its range (stated in the legend) and the dotted line the theor
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -17,14 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .records import atomic_write  # noqa: E402
+from . import registry  # noqa: E402
+from .plots import check_plot_path, save_figure  # noqa: E402
 
-FORMATS = {".png": "png", ".svg": "svg"}
-STYLE = {("s4d", "fourier"): ("o", "-"), ("fourier", "partial"): ("", "--"), ("s4d", "s4d-lin"): ("^", "-"),
-         ("s4d", "best"): ("v", "-"), ("fourier", "best"): ("", ":"), ("s4d", "learned"): ("*", ""),
-         ("haar", "best"): ("o", "-"), ("haar", "linear"): ("", "--"), ("mamba", "haar"): ("s", "-"),
-         ("mamba", "heaviside"): ("D", "--"), ("mamba", "learned"): ("*", "")}
-PANELS = (("s4d", "fourier"), ("haar",), ("mamba",))
 TITLES = ("S4D and Fourier (log-log): theory l2_sq ~ N^-1",
           "Haar, ideal (semilog-2): theory l2_sq <= 2^(-N/m)",
           "Mamba (semilog-2): theory l2_sq <= 2^(-N/3m), Heavisides exact at N = m+1")
@@ -32,7 +26,7 @@ TITLES = ("S4D and Fourier (log-log): theory l2_sq ~ N^-1",
 
 def _label(u) -> str:
     f = u["fit"]
-    text = f"m={u['m']} {u['basis']}/{u['strategy']}"
+    text = f"m={u['m']} {registry.get(u['basis'], u['strategy']).label}"
     if f.get("estimate") is not None:
         est = f["estimate"]
         lo, hi = f["ci"]
@@ -45,23 +39,21 @@ def _label(u) -> str:
 
 def plot_rates(sweep, path) -> Path:
     """Write the rate plot of a :class:`approx.rates.RateSweep` to ``path`` (.png or .svg), atomically."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"the plot path must end in .png or .svg, got {str(path)!r}")
+    path = check_plot_path(path)
     ms = list(dict.fromkeys(u["m"] for u in sweep.units))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(ms)}
     fig, axes = plt.subplots(1, 3, figsize=(21, 7))
     cfg = sweep.config
-    for ax, owners, title in zip(axes, PANELS, TITLES):
-        units = [u for u in sweep.units if u["basis"] in owners]
-        log_x = owners[0] == "s4d"
+    for panel, (ax, title) in enumerate(zip(axes, TITLES)):
+        units = [u for u in sweep.units if registry.get(u["basis"], u["strategy"]).panel == panel]
+        log_x = panel == 0
         for u in units:
             mean = np.asarray(u["summary"]["geomean"], dtype=float)
             lo = np.asarray(u["summary"]["p10"], dtype=float)
             hi = np.asarray(u["summary"]["p90"], dtype=float)
             n = np.arange(1, len(mean) + 1)
             ok = ~np.isnan(mean)
-            marker, ls = STYLE.get((u["basis"], u["strategy"]), ("", "-"))
+            marker, ls = registry.get(u["basis"], u["strategy"]).style
             col = colours[u["m"]]
             ax.plot(n[ok], mean[ok], marker=marker or None, ls=ls or "none", ms=4, lw=1.2, color=col,
                     label=_label(u))
@@ -96,8 +88,4 @@ def plot_rates(sweep, path) -> Path:
     fig.suptitle(f"Cor. 1 rates on piecewise-constant signals with m jumps: L = {cfg['samples']}, "
                  f"{cfg['trials']} trials, seed {cfg['seed']}, Mamba sharpness {cfg['sharpness']}", fontsize=12)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=FORMATS[path.suffix.lower()], dpi=130)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue(), mode="wb")
-    return path
+    return save_figure(fig, path, dpi=130)

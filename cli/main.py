@@ -1,7 +1,8 @@
-"""Entry point of the ``approx`` command and its error policy (DESIGN §4).
+"""Entry point of the ``approx`` command and its error policy (docs/design.md §4).
 
-Exit codes: 0 success; 2 bad input or usage — one line ``approx: error: …`` naming the bad value, no traceback;
-1 an internal error (the traceback only with ``APPROX_DEBUG=1``).
+Exit codes: 0 success; 2 bad input or usage — one line ``approx: error: …`` naming the bad value and the option,
+no traceback; 1 an internal error (the traceback only with ``APPROX_DEBUG=1``). The library raises ``ValueError``
+naming its Python arguments; :class:`LabGroup` names the command's options instead.
 """
 from __future__ import annotations
 
@@ -14,9 +15,23 @@ import click
 from . import construct, fit
 from . import rates
 from . import sensitivity
+from .options import to_flags
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LabGroup(click.Group):
+    """The command group: a ``ValueError`` from the library becomes a usage error whose message names the
+    invoked command's options (``--n-max``) where the library named its arguments (``n_max``)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ValueError as e:
+            sub = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            message = str(e) or type(e).__name__
+            raise click.ClickException(to_flags(message, sub) if sub is not None else message) from None
+
+
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ssm-approx-lab")
 def approx():
     """A lab for function approximation and signal processing with state-space models.
@@ -34,7 +49,7 @@ approx.add_command(sensitivity.sensitivity)
 
 
 def main(argv=None):
-    """Run the command line; map errors to DESIGN §4's exit codes."""
+    """Run the command line; map errors to the exit codes of docs/design.md §4."""
     try:
         approx.main(args=argv, prog_name="approx", standalone_mode=False)
     except click.exceptions.Exit as e:

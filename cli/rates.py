@@ -4,16 +4,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-from pathlib import Path
 
 import click
 
-from approx.rates import BASES, CSV_HEADER, DEFAULT_M, STRATEGIES, fit_table, rate_sweep
-from approx.records import atomic_write, to_json
+from approx import registry
+from approx.plots import check_plot_path
+from approx.rates import CSV_HEADER, DEFAULT_M, default_strategies, fit_table, rate_sweep
+from approx.records import atomic_write, check_output_path, to_json
 from approx.store import DEFAULT_PATH
+from kernels import DEVICES
 
-from . import options
+from .options import refuse, sharpness
 
 #: options that take several values after one flag (``--m 1 2 3 5``)
 VARIADIC = ("--m", "--basis", "--strategy", "--learned-n")
@@ -63,22 +64,6 @@ class VariadicCommand(click.Command):
         return super().parse_args(ctx, expand_variadic(args))
 
 
-def check_output_path(option: str, path, suffixes=None) -> Path:
-    """Fail before a long sweep, not after: the folder must exist and be writable, the path not a folder, and the
-    suffix one of ``suffixes``. Raises ValueError naming the option and the path."""
-    p = Path(path)
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise ValueError(f"{option} {str(p)!r} must end in {' or '.join(suffixes)}")
-    if p.is_dir():
-        raise ValueError(f"{option} {str(p)!r} is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"{option} {str(p)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ValueError(f"{option} {str(p)!r} is not writable")
-    return p
-
-
 def _num(v, fmt="{:.3f}"):
     if v is None:
         return "—"
@@ -96,13 +81,15 @@ def format_table(sweep) -> str:
              f"{'m':>2}  {'basis/strategy':<18} {'law':<22} {'measured [95% CI]':<28} {'fit N':<9} "
              f"{'theory':<10} {'floor N':>7}  {'time':>7}"]
     for row, u in zip(fit_table(sweep), sweep.units):
-        law = {"power": "l2_sq ~ N^p", "exp": "l2_sq ~ 2^(-N/c)", "floor": "exact at N = m+1"}[row["law"]]
+        law = {"power": "l2_sq ~ N^p", "exp": "l2_sq ~ 2^(-N/c)", "floor": "exact at N = m+1",
+               "-": "no rate stated"}[row["law"]]
         if row["estimate"] is not None:
             meas = f"{row['name']} = {_num(row['estimate'], '{:.3f}')} [{_num(row['ci'][0])}, {_num(row['ci'][1])}]"
             rng = f"{row['n_range'][0]}-{row['n_range'][1]}"
         else:
             meas, rng = "—", "—"
-        th = {"power": "p = -1", "exp": f"c <= {row['theory']:g}", "floor": f"N = {row['theory']:g}"}[row["law"]]
+        th = {"power": "p = -1", "exp": f"c <= {row['theory']:g}", "floor": f"N = {row['theory']:g}",
+              "-": "—"}[row["law"]]
         time_s = "stored" if u["reused"] else f"{u['wall_s']:.2f}s"
         lines.append(f"{row['m']:>2}  {row['unit']:<18} {law:<22} {meas:<28} {rng:<9} {th:<10} "
                      f"{_num(row['floor_n'], '{}'):>7}  {time_s:>7}")
@@ -139,16 +126,20 @@ def csv_text(sweep) -> str:
     return buf.getvalue()
 
 
+def _strategy_help() -> str:
+    defaults = ", ".join(f"{b} {' + '.join(default_strategies(b))}" for b in ("s4d", "mamba"))
+    return ("Strategies, several after one flag; each runs on every listed basis that has it: "
+            f"{registry.help_text(fit=False)}. [default: {defaults}]")
+
+
 @click.command("rates", cls=VariadicCommand)
 @click.option("--signal", type=click.Choice(["piecewise"]), default="piecewise", show_default=True,
-              help="Target signals: random piecewise-constant with m jumps (DESIGN §1).")
+              help="Target signals: random piecewise-constant with m jumps (docs/design.md §1).")
 @click.option("--m", "m", type=int, multiple=True, help=f"Numbers of jumps, several after one flag "
               f"(--m 1 2 3 5). [default: {' '.join(map(str, DEFAULT_M))}]")
-@click.option("--basis", multiple=True, help=f"Bases, several after one flag: {', '.join(BASES)}. "
-              "[default: s4d mamba]")
-@click.option("--strategy", multiple=True, help="Strategies, several after one flag; each runs on every listed basis "
-              "that has it: " + "; ".join(f"{b}: {', '.join(s)}" for b, s in STRATEGIES.items())
-              + ". [default: s4d fourier, mamba haar + heaviside]")
+@click.option("--basis", multiple=True, type=click.Choice(registry.bases()),
+              help=f"Bases, several after one flag: {', '.join(registry.bases())}. [default: s4d mamba]")
+@click.option("--strategy", multiple=True, help=_strategy_help())
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Add the ideal haar/best and fourier/partial references.")
 @click.option("--n-max", type=int, default=64, show_default=True, help="Largest N (N = 1..n-max).")
@@ -156,7 +147,7 @@ def csv_text(sweep) -> str:
 @click.option("--samples", type=int, default=4096, show_default=True,
               help="Grid points L (a power of two for Haar/Mamba-Haar; 65536 lets the Haar fits span more scales).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: trial t draws from (seed, t).")
-@click.option("--sharpness", default="auto", show_default=True, callback=lambda c, p, v: options.sharpness(v),
+@click.option("--sharpness", default="auto", show_default=True, callback=sharpness,
               help="|w| of the Mamba Heavisides ('auto' = 64·L²).")
 @click.option("--time", type=click.Choice(["pe", "recover"]), default="pe", show_default=True,
               help="How Δ reads time: positional encoding or Prop. 1's recovered time.")
@@ -167,26 +158,37 @@ def csv_text(sweep) -> str:
               help="Grid points of learned runs (training runs the scan; small L keeps it fast on CPU).")
 @click.option("--learned-restarts", type=int, default=8, show_default=True,
               help="Random starts per trial of learned bases (the best is kept).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--store", "store", type=click.Path(), default=DEFAULT_PATH, show_default=True,
-              help="SQLite store: finished units are reused, a killed sweep resumes.")
-@click.option("--no-store", is_flag=True, default=False, help="Keep nothing (no SQLite store).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--store", "store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True,
+              help="SQLite store in the current folder unless a path is given: finished units are reused, a killed "
+                   "sweep resumes.")
+@click.option("--no-store", is_flag=True, default=False, help="Keep nothing (no SQLite store is written).")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print the sweep record as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write per-N statistics to a CSV file.")
-@click.option("--plot", type=click.Path(), default=None, help="Write the rate plot (.png or .svg).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def rates(signal, m, basis, strategy, reference, n_max, trials, samples, seed, sharpness, time, learned_n,
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Write per-N statistics to a CSV file (its folder must exist).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the rate plot (.png or .svg; its folder must exist).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bar on stderr (shown on a terminal only).")
+@click.pass_context
+def rates(ctx, signal, m, basis, strategy, reference, n_max, trials, samples, seed, sharpness, time, learned_n,
           learned_steps, learned_samples, learned_restarts, device, store, no_store, as_json, csv_path, plot,
           progress):
     """l2_sq against N for S4D, Mamba, Haar and Fourier bases on piecewise-constant signals with m jumps,
-    with the rates fitted (95 % CI, fit range) beside Cor. 1's theory.
+    with the rates fitted (95 % CI, fit range) beside Cor. 1's theory. Finished units are kept in the SQLite
+    store ./runs.sqlite (--store PATH elsewhere, --no-store for none).
 
     Example: approx rates --m 1 2 3 5 --basis s4d mamba --n-max 64 --trials 100 --plot rates.png
     """
+    if no_store:
+        refuse(ctx, ["store"], "with --no-store (nothing is stored)")
+    if "learned" not in strategy:
+        refuse(ctx, ["learned_n", "learned_steps", "learned_samples", "learned_restarts"],
+               "without --strategy learned (they shape the learned bases)")
     if csv_path is not None:
         check_output_path("--csv", csv_path)
     if plot is not None:
-        check_output_path("--plot", plot, (".png", ".svg"))
+        check_plot_path(plot, "--plot")
     sweep = rate_sweep(signal=signal, m=list(m) or DEFAULT_M, basis=list(basis) or ["s4d", "mamba"],
                        strategy=list(strategy) or None, reference=reference, n_max=n_max, trials=trials,
                        samples=samples, seed=seed, sharpness=sharpness, time=time, device=device,

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from approx import resolve_device
+from kernels import resolve_device
 from approx.records import make_record, to_json
 from ssm.sensitivity import EXPERIMENTS, LAYERS, run_sensitivity
 

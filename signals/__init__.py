@@ -1,4 +1,4 @@
-"""Signals and task data on the grid of DESIGN §1: the grid geometry, seeded test signals, a user's own file."""
+"""Signals and task data on the grid of docs/design.md §1: the grid geometry, seeded test signals, a user's own file."""
 from . import grid
 from .grid import check_length, inner, midpoints, norm_sq, time_channel
 from .files import load_signal

@@ -1,4 +1,4 @@
-"""A user's own signal from a ``.npy`` or ``.csv`` file (DESIGN §1).
+"""A user's own signal from a ``.npy`` or ``.csv`` file (docs/design.md §1).
 
 The file holds one column of L numbers: sample i is the signal's value on the cell [(i−1)/L, i/L), i.e. at the
 midpoint s_i. By default the file's length defines L. With ``samples`` given, the signal is resampled to that

@@ -1,4 +1,4 @@
-"""Seeded test signals on the grid of DESIGN §1 (values at the midpoints s_i = (i − ½)/L).
+"""Seeded test signals on the grid of docs/design.md §1 (values at the midpoints s_i = (i − ½)/L).
 
 - :func:`piecewise` — m jumps: m breakpoints uniform in (0, 1), m + 1 levels N(0, 1) (the ρ of Cor. 1);
   batched: trial t of a call draws from ``np.random.default_rng((seed, t))``, so a trial does not depend on how
@@ -14,22 +14,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .checks import check_float, check_int
 from .files import load_signal
 from .grid import check_length, midpoints
 
 SIGNALS = ("piecewise", "needle", "haar", "step", "file")
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
-    return int(value)
-
-
 def _check_unit(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return check_float(name, value, 0.0, 1.0)
 
 
 def piecewise_params(m: int, seed: int = 0, batch: int | None = None):
@@ -37,9 +30,9 @@ def piecewise_params(m: int, seed: int = 0, batch: int | None = None):
 
     Returns numpy arrays with a leading axis of size ``batch`` when it is given.
     """
-    m = _check_int("m (the number of jumps)", m, 0)
-    seed = _check_int("seed", seed, 0)
-    trials = 1 if batch is None else _check_int("batch", batch, 1)
+    m = check_int("m", m, 0)
+    seed = check_int("seed", seed, 0)
+    trials = 1 if batch is None else check_int("batch", batch, 1)
     breaks = np.empty((trials, m))
     levels = np.empty((trials, m + 1))
     for t in range(trials):
@@ -53,7 +46,7 @@ def piecewise_params(m: int, seed: int = 0, batch: int | None = None):
 
 def piecewise(m: int, L: int = 4096, seed: int = 0, *, batch: int | None = None, dtype=torch.float64,
               device=None) -> torch.Tensor:
-    """A piecewise-constant signal with m jumps (DESIGN §1), sampled on the grid.
+    """A piecewise-constant signal with m jumps (docs/design.md §1), sampled on the grid.
 
     ρ(s) = levels[q] for breaks[q−1] ≤ s < breaks[q] (breaks and levels from :func:`piecewise_params`).
     Returns (L,), or (batch, L) with a new random signal per trial.
@@ -74,8 +67,7 @@ def needle(L: int = 4096, *, center: float = 0.3, width: float = 0.01, height: f
 
     Raises ValueError if the spike covers no grid point (width too small for L)."""
     center = _check_unit("center", center)
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0.0 < width <= 1.0:
-        raise ValueError(f"width must be a number in (0, 1], got {width!r}")
+    width = check_float("width", width, 0.0, 1.0, low_open=True)
     s = midpoints(L, dtype=dtype, device=device)
     x = torch.where((s >= center - width / 2) & (s < center + width / 2), float(height), 0.0).to(dtype)
     if not bool(x.any()) and height != 0:
@@ -85,11 +77,11 @@ def needle(L: int = 4096, *, center: float = 0.3, width: float = 0.01, height: f
 
 def haar(j: int, k: int, L: int = 4096, *, dtype=torch.float64, device=None) -> torch.Tensor:
     """One Haar wavelet ψ_{j,k}(s) = 2^{j/2} ψ(2^j s − k) (eqs. 10, 17) on the grid; needs 2^{j+1} ≤ L. Shape (L,)."""
-    j = _check_int("j (the Haar scale)", j, 0)
-    k = _check_int("k (the Haar shift)", k, 0)
+    j = check_int("j", j, 0)
+    k = check_int("k", k, 0)
     check_length(L)
     if k >= 2 ** j:
-        raise ValueError(f"k (the Haar shift) must be < 2^j = {2 ** j}, got {k}")
+        raise ValueError(f"k must be < 2^j = {2 ** j} (the shifts of scale j), got {k}")
     if 2 ** (j + 1) > L:
         raise ValueError(f"the Haar wavelet at scale j = {j} needs at least 2^(j+1) = {2 ** (j + 1)} samples, got {L}")
     u = midpoints(L, dtype=dtype, device=device) * 2 ** j - k
@@ -100,7 +92,7 @@ def haar(j: int, k: int, L: int = 4096, *, dtype=torch.float64, device=None) -> 
 
 def step(L: int = 4096, *, at: float = 0.5, dtype=torch.float64, device=None) -> torch.Tensor:
     """The step H(s − at) = 1[s > at] on the grid. Shape (L,)."""
-    at = _check_unit("at (the step location)", at)
+    at = _check_unit("at", at)
     return (midpoints(L, dtype=dtype, device=device) > at).to(dtype)
 
 
@@ -116,10 +108,10 @@ def generate(name: str, *, samples: int | None = None, m: int = 3, seed: int = 0
     Returns ``(x, info)``: x (L,) and a dict describing what was built (e.g. the breakpoints and levels drawn).
     """
     if name not in SIGNALS:
-        raise ValueError(f"signal must be one of {', '.join(SIGNALS)}; got {name!r}")
+        raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {name!r}")
     if name == "file":
         if path is None:
-            raise ValueError("--signal file needs --path (a .npy or .csv file)")
+            raise ValueError("path must be given for the 'file' signal (a .npy or .csv file)")
         x = load_signal(path, samples if resample else None, dtype=dtype, device=device)
         return x, {"path": str(path), "file_samples": None if resample else x.shape[0],
                    "resampled": bool(resample)}

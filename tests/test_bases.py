@@ -12,6 +12,13 @@ from signals.grid import midpoints, time_channel
 f64 = torch.float64
 
 
+
+def heaviside_delta(tau, t_hat, L):
+    """Δ_n(τ_r) = softplus(−|w| (τ_r − c_n)) at the default sharpness, written out from eqs. (20)-(22)."""
+    c = bases.heaviside_switch(t_hat, L)
+    return torch.nn.functional.softplus(-bases.default_sharpness(L) * (tau - c[..., None]))
+
+
 def closed_form_values(delta, lam):
     """exp(−(λ/L) Σ_{r>i} Δ_r) by an explicit suffix sum. delta (…, K, L), lam (K,). Returns (…, L, K)."""
     L = delta.shape[-1]
@@ -50,7 +57,7 @@ def test_projection_identity_forward_scan_equals_inner_product_of_values(L):
     x = torch.randn(2, L, generator=gen, dtype=f64)
     t_hat = torch.tensor([0.0, 0.25, 1 / 3, 0.71, 0.5 + 3 / L], dtype=f64)
     tau = time_channel(L)
-    delta = bases.heaviside_delta(tau, t_hat, bases.default_sharpness(L))
+    delta = heaviside_delta(tau, t_hat, L)
     g = bases.scan_basis_values(delta, 1.0)                       # (L, K)
     h = bases.scan_inner_products(x, delta, 1.0)                  # (2, K)
     torch.testing.assert_close(h, (g.unsqueeze(0) * x.unsqueeze(-1)).mean(-2), rtol=0, atol=1e-12)
@@ -65,7 +72,7 @@ def test_projection_identity_forward_scan_equals_inner_product_of_values(L):
 
 def test_time_recovery_is_i_over_L_and_pe_equals_recover():
     for L in (4096, 1000):
-        torch.testing.assert_close(bases.time_recovery(L), time_channel(L), rtol=0, atol=1e-13)
+        torch.testing.assert_close(bases.time_signal(L, "recover"), time_channel(L), rtol=0, atol=1e-13)
         t_hat = torch.tensor([0.0, 0.125, 0.3, 0.77, 0.999], dtype=f64)
         pe = bases.mamba_basis(t_hat, L, time="pe")
         rec = bases.mamba_basis(t_hat, L, time="recover")
@@ -166,15 +173,16 @@ def test_haar_atoms_match_the_signals_library():
 
 
 def test_eq18_heavisides_rebuild_every_atom():
+    """Eq. (18), batched: three Heaviside slots per wavelet (two at the right edge, one for φ) rebuild every atom."""
     L = 32
     j_all, k_all = bases.haar_index(L)
     atoms = bases.haar_atoms(j_all, k_all, L)
+    t_hat, w = bases.haar_heavisides(j_all, k_all)
+    assert t_hat.shape == w.shape == (L, 3)
     for a, (j, k) in enumerate(zip(j_all.tolist(), k_all.tolist())):
-        terms = bases.haar_heavisides(j, k)
-        assert len(terms) == (1 if j < 0 else 2 if k == 2 ** j - 1 else 3)
-        H = bases.heaviside_grid([t for t, _ in terms], L)
-        w = torch.tensor([c for _, c in terms], dtype=f64)
-        torch.testing.assert_close(H @ w, atoms[:, a], rtol=0, atol=1e-14)
+        assert int((w[a] != 0).sum()) == (1 if j < 0 else 2 if k == 2 ** j - 1 else 3)
+    H = bases.heaviside_grid(t_hat.reshape(-1), L).reshape(L, L, 3)
+    torch.testing.assert_close((H * w[None]).sum(-1), atoms, rtol=0, atol=1e-14)
 
 
 def test_best_haar_errors_match_least_squares_on_the_chosen_atoms():
@@ -249,7 +257,7 @@ def test_bases_through_the_triton_backend_match_the_reference():
     got = bases.s4d_basis(lam.to(dev), L, backend="triton", device=dev)
     torch.testing.assert_close(got.cpu(), bases.s4d_basis(lam, L, backend="reference"), rtol=0, atol=1e-13)
     x = torch.randn(2, L, dtype=f64, generator=torch.Generator().manual_seed(5))
-    delta = bases.heaviside_delta(time_channel(L), t_hat, bases.default_sharpness(L))
+    delta = heaviside_delta(time_channel(L), t_hat, L)
     got = bases.scan_inner_products(x.to(dev), delta.to(dev), 1.0, backend="triton")
     torch.testing.assert_close(got.cpu(), bases.scan_inner_products(x, delta, 1.0, backend="reference"),
                                rtol=0, atol=1e-13)

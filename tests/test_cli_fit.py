@@ -1,5 +1,5 @@
 """``approx fit`` through the command line: output, JSON, plots, help, and every bad input → exit 2 with one line
-on stderr and no traceback (DESIGN §4)."""
+on stderr and no traceback (docs/design.md §4)."""
 import json
 import subprocess
 import sys
@@ -87,8 +87,17 @@ BAD = {
     "nan file": (["--signal", "file", "--path", "{tmp}/nan.npy"], "NaN"),
     "samples without resample": (["--signal", "file", "--path", "{tmp}/ok.csv", "--samples", "64"], "--resample"),
     "plot suffix": (["--plot", "{tmp}/fit.pdf"], "fit.pdf"),
-    "haar needs power of two": (["--samples", "1000"], "L = 1000"),
-    "n too large": (["--basis", "fourier", "--n", "5000"], "5000"),
+    "haar needs power of two": (["--samples", "1000"], "--samples = 1000"),
+    "n too large": (["--basis", "fourier", "--n", "5000"], "--n = 5000 exceeds the 4095 fourier/partial"),
+    "n capped for mamba/haar": (["--basis", "mamba", "--n", "100000"], "--n = 100000 exceeds the 12288 mamba/haar"),
+    "n capped for heaviside": (["--strategy", "heaviside", "--n", "5000"], "--n = 5000 exceeds the 4096"),
+    "path with piecewise": (["--path", "{tmp}/ok.csv"], "--path has no effect with --signal piecewise"),
+    "m with file": (["--signal", "file", "--path", "{tmp}/ok.csv", "--m", "5"], "--m has no effect with --signal file"),
+    "resample without file": (["--resample"], "--resample has no effect with --signal piecewise"),
+    "j with step": (["--signal", "step", "--j", "3"], "--j has no effect with --signal step"),
+    "sharpness with s4d": (["--basis", "s4d", "--sharpness", "100"], "--sharpness has no effect with --basis s4d"),
+    "plot folder missing": (["--plot", "{tmp}/no/such/fit.png"], "does not exist"),
+    "plot is a folder": (["--plot", "{tmp}/adir.png"], "is a directory"),
 }
 
 
@@ -98,6 +107,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     (tmp_path / "text.csv").write_text("1\nabc\n")
     (tmp_path / "ok.csv").write_text("1\n2\n3\n4\n")
     np.save(tmp_path / "nan.npy", np.array([1.0, np.nan, 2.0]))
+    (tmp_path / "adir.png").mkdir()
     args, needle = BAD[case]
     code, out, err = run(["fit"] + [a.replace("{tmp}", str(tmp_path)) for a in args], capsys)
     assert code == 2
@@ -115,4 +125,42 @@ def test_real_entry_point_reports_bad_input_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "cli.main", "fit", "--m", "-3"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["approx: error: m (the number of jumps) must be an integer ≥ 0, got -3"]
+    assert proc.stderr.strip().splitlines() == ["approx: error: --m must be an integer ≥ 0, got -3"]
+
+
+def test_refused_plot_paths_leave_no_folder_and_no_work(tmp_path, capsys, monkeypatch):
+    """A plot path is checked before the fit runs, and no folder is ever created for it."""
+    import approx.fitting
+    monkeypatch.setattr(approx.fitting, "check_fit_size", lambda *a: pytest.fail("the fit ran"))
+    code, _, err = run(["fit", "--plot", str(tmp_path / "new" / "fit.png")], capsys)
+    assert code == 2 and not (tmp_path / "new").exists()
+
+
+def test_plot_file_mode_follows_the_umask(tmp_path, capsys):
+    import os
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "fit.png"
+        code, _, _ = run(["fit", "--basis", "s4d", "--n", "5", "--samples", "64", "--plot", str(path)], capsys)
+    finally:
+        os.umask(old)
+    assert code == 0 and (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_json_is_compact_and_names_the_torch_device(capsys):
+    code, out, _ = run(["fit", "--basis", "s4d", "--n", "32", "--samples", "256", "--json", "--device", "cpu"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and len(out.splitlines()) == len(rec) + 2          # one line per top-level field
+    assert rec["device"] == "cpu" and rec["device_name"] and rec["config"]["device"] == "cpu"
+
+
+def test_table_says_the_torch_device_and_an_ill_conditioned_basis(capsys):
+    code, out, _ = run(["fit", "--basis", "s4d", "--strategy", "s4d-lin", "--n", "48", "--device", "cpu"], capsys)
+    assert code == 0 and "s on cpu" in out
+    assert "condition number" in out and "nearly dependent" in out
+
+
+def test_example_signal_file_of_the_readme_fits(capsys):
+    code, out, _ = run(["fit", "--signal", "file", "--path", str(ROOT / "examples" / "my_signal.csv"), "--basis",
+                        "s4d", "--strategy", "best", "--n", "32", "--json"], capsys)
+    assert code == 0 and json.loads(out)["config"]["signal"] == "file"

@@ -9,7 +9,7 @@ import signals
 from approx.learned import (_best_of, breakpoint_report, mamba_columns, projection_l2_sq, s4d_columns,
                             train_mamba_bases, train_s4d_bases)
 from approx.lstsq import errors, least_squares
-from signals.grid import time_channel
+from signals.grid import midpoints, time_channel
 
 
 def _mamba_closed_form(t_hat, log_w, log_lam, L):
@@ -36,7 +36,7 @@ def test_s4d_columns_equal_the_closed_form():
     im = torch.randn(2, K, generator=gen, dtype=torch.float64) * 20
     G = s4d_columns(log_re, im, L, 5)
     lam = torch.complex(log_re.exp(), im)
-    ref = torch.exp(-lam[..., None] * (1 - time_channel(L))).transpose(-1, -2)   # (2, L, K)
+    ref = torch.exp(-lam[..., None] * (1 - midpoints(L))).transpose(-1, -2)      # (2, L, K), eq. (9) at s_i
     assert G.shape == (2, L, 5)
     torch.testing.assert_close(G[..., 0::2], ref.real, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(G[..., 1::2], ref.imag[..., :2], rtol=1e-10, atol=1e-12)

@@ -19,7 +19,7 @@ def test_grid_midpoints_and_time_channel():
 
 @pytest.mark.parametrize("L", [0, -3, 2.5, True])
 def test_grid_rejects_bad_length(L):
-    with pytest.raises(ValueError, match="number of samples"):
+    with pytest.raises(ValueError, match=r"samples \(the number of grid points\) must be a positive integer"):
         midpoints(L)
 
 

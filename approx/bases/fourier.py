@@ -3,7 +3,7 @@
 Real functions in dictionary order: 1, cos 2πs, sin 2πs, cos 4πs, sin 4πs, …, i.e. index 0 is k = 0 and index
 2k − 1, 2k are cos 2πks, sin 2πks. Only frequencies below Nyquist (k < L/2) are used, where the functions are
 orthogonal on the midpoint grid with ‖1‖² = 1 and ‖cos‖² = ‖sin‖² = ½: at most :func:`max_fourier_terms` (L − 1
-for even L, L for odd L) real functions. N counts real functions (DESIGN §3). The partial sum with N functions is
+for even L, L for odd L) real functions. N counts real functions (docs/design.md §3). The partial sum with N functions is
 the first N of this order; the best N-term choice keeps the N largest ⟨x, f⟩²/‖f‖².
 """
 from __future__ import annotations
@@ -60,18 +60,34 @@ def fourier_energies(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([F.real[..., :1] ** 2, pairs], dim=-1)
 
 
+def _outside_energy(x: torch.Tensor) -> torch.Tensor:
+    """The part of ‖x‖² that no function below Nyquist carries: the Nyquist term of an even L (0 for odd L).
+
+    On the midpoints the Nyquist function is sin(πL s_i) = ±1 (norm 1), so its energy is ⟨x, f⟩² with
+    ⟨x, f⟩ = (1/L) Σ_i (−1)^{i−1} x_i (i = 1..L). Computed directly, not as ‖x‖² minus the rest."""
+    L = x.shape[-1]
+    if L % 2:
+        return x.new_zeros(x.shape[:-1])
+    sign = 1.0 - 2.0 * (torch.arange(L, device=x.device) % 2).to(x.dtype)
+    return ((x * sign).mean(-1)) ** 2
+
+
+def _tail_l2_sq(e: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """l2_sq after keeping the first N of the energies ``e`` (…, M), N = 0..M: the sum of the energies left out
+    plus the Nyquist energy, summed from the end (no cancellation against the signal's mean). (…, M + 1)."""
+    tail = torch.cumsum(e.flip(-1), -1).flip(-1)
+    tail = torch.cat([tail, torch.zeros_like(tail[..., :1])], -1)
+    return tail + _outside_energy(x)[..., None]
+
+
 def fourier_partial_l2_sq(x: torch.Tensor) -> torch.Tensor:
     """l2_sq of the Fourier partial sums with N = 0..max_fourier_terms real functions (entry N). (…, M + 1)."""
-    e = fourier_energies(x)
-    kept = torch.cat([torch.zeros_like(e[..., :1]), torch.cumsum(e, -1)], -1)
-    return ((x ** 2).mean(-1, keepdim=True) - kept).clamp_min(0)
+    return _tail_l2_sq(fourier_energies(x), x)
 
 
 def fourier_best_l2_sq(x: torch.Tensor) -> torch.Tensor:
     """l2_sq of the best N-term Fourier approximations, N = 0..max_fourier_terms (entry N). (…, M + 1)."""
-    e = torch.sort(fourier_energies(x), dim=-1, descending=True).values
-    kept = torch.cat([torch.zeros_like(e[..., :1]), torch.cumsum(e, -1)], -1)
-    return ((x ** 2).mean(-1, keepdim=True) - kept).clamp_min(0)
+    return _tail_l2_sq(torch.sort(fourier_energies(x), dim=-1, descending=True).values, x)
 
 
 def fourier_best_terms(x: torch.Tensor, n: int) -> torch.Tensor:

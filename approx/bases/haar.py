@@ -6,7 +6,7 @@ On a grid of L = 2^J midpoints these L atoms are orthonormal in ⟨f, g⟩ = (1/
 ⟨x, atom⟩ = (pywt coefficient)/√L for ``pywt.wavedec(x, "haar", mode="periodization", level=J)``.
 
 The dyadic dictionary needs L to be a power of two: for any other L these functions raise a ValueError that names
-L (resample the signal to a power of two, e.g. ``approx fit --signal file --resample --samples 4096``).
+L (resample the signal to a power of two).
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def check_power_of_two(L: int) -> int:
     """The Haar dictionary's grid size; raise ValueError naming L unless it is a power of two (≥ 2)."""
     check_length(L)
     if L < 2 or L & (L - 1):
-        raise ValueError(f"the Haar dictionary needs a power-of-two number of samples, got L = {L} "
-                         "(resample the signal, e.g. --resample --samples 4096)")
+        raise ValueError(f"the Haar dictionary needs a power-of-two number of samples, got samples = {L} "
+                         "(resample the signal to a power of two)")
     return L
 
 
@@ -63,18 +63,27 @@ def haar_atoms(j, k, L: int, *, dtype=torch.float64, device=None) -> torch.Tenso
     return torch.where(j < 0, torch.ones_like(psi), psi)
 
 
-def haar_heavisides(j: int, k: int):
-    """The shifted Heavisides of eq. (18) that make one atom: a list of (t̂, weight) with atom = Σ weight·H(s − t̂).
+def haar_heavisides(j, k):
+    """The shifted Heavisides of eq. (18) that make each atom, batched: atom = Σ_slot weight · H(s − t̂).
 
-    ψ_{j,k} = 2^{j/2}[H(s − 2^{−j}k) − 2H(s − 2^{−j}k − 2^{−(j+1)}) + H(s − 2^{−j}(k+1))]; the scaling function is
-    H(s − 0). A Heaviside at t̂ = 1 vanishes on [0, 1) and is left out (k = 2^j − 1).
+    j, k : (…, A) atom scales and shifts (j = −1 for the scaling function, as :func:`haar_index` gives them).
+    Returns t̂ (…, A, 3) and weights (…, A, 3): for ψ_{j,k}, t̂ = (2^{−j}k, 2^{−j}k + 2^{−(j+1)}, 2^{−j}(k+1)) and
+    weights 2^{j/2}(1, −2, 1),
+        ψ_{j,k} = 2^{j/2}[H(s − 2^{−j}k) − 2H(s − 2^{−j}k − 2^{−(j+1)}) + H(s − 2^{−j}(k+1))];
+    a Heaviside at t̂ = 1 vanishes on [0, 1) and gets weight 0 (k = 2^j − 1); the scaling function is H(s − 0)
+    alone (weights (1, 0, 0)). The paper's eq. (23) prints ψ − g¹ + g³ − 2g²; eq. (18) means g¹ − 2g² + g³.
     """
-    if j < 0:
-        return [(0.0, 1.0)]
-    a, h = k / 2 ** j, 2.0 ** (-(j + 1))
-    w = 2.0 ** (j / 2)
-    terms = [(a, w), (a + h, -2 * w), (a + 2 * h, w)]
-    return [(t, c) for t, c in terms if t < 1.0]
+    j, k = torch.as_tensor(j), torch.as_tensor(k)
+    jf, kf = j.to(torch.float64).clamp_min(0), k.to(torch.float64)
+    a = kf * torch.exp2(-jf)
+    h = torch.exp2(-(jf + 1))
+    t_hat = torch.stack([a, a + h, a + 2 * h], -1)
+    w = torch.exp2(jf / 2)[..., None] * torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+    w = torch.where(t_hat >= 1.0, torch.zeros_like(w), w)
+    phi = (j < 0)[..., None]
+    t_hat = torch.where(phi, torch.zeros_like(t_hat), t_hat)
+    w = torch.where(phi, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), w)
+    return t_hat, w
 
 
 def haar_best_atoms(x: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -88,9 +97,11 @@ def haar_best_atoms(x: torch.Tensor, n_atoms: int) -> torch.Tensor:
 
 
 def haar_best_l2_sq(x: torch.Tensor) -> torch.Tensor:
-    """l2_sq of the best K-term Haar approximation for K = 0..L (entry K), batched: ‖x‖² − Σ of the K largest
-    squared coefficients (the dictionary is orthonormal on the grid; eqs. 28-29). Returns (…, L + 1)."""
-    c2 = haar_coefficients(x) ** 2
-    top = torch.sort(c2, dim=-1, descending=True).values
-    kept = torch.cat([torch.zeros_like(top[..., :1]), torch.cumsum(top, -1)], -1)
-    return ((x ** 2).mean(-1, keepdim=True) - kept).clamp_min(0)
+    """l2_sq of the best K-term Haar approximation for K = 0..L (entry K), batched (eqs. 28-29).
+
+    The dictionary is orthonormal and complete on the grid, so the error of the best K terms is the sum of the
+    L − K smallest squared coefficients; it is summed from the smallest up (a tail sum), never as ‖x‖² minus the
+    kept energy, which would cancel on a signal with a large mean. Returns (…, L + 1)."""
+    c2 = torch.sort(haar_coefficients(x) ** 2, dim=-1).values             # ascending
+    tail = torch.cumsum(c2, -1).flip(-1)                                    # tail[K] = Σ of the L − K smallest
+    return torch.cat([tail, torch.zeros_like(tail[..., :1])], -1)

@@ -1,6 +1,6 @@
 """Mamba basis functions (eq. 8) with the Heaviside construction of Thm. 1 (eqs. 19-22) and Prop. 1's time.
 
-On the grid (DESIGN §3) a Mamba basis with B_n = 1 is g_n(s_i) = exp(−(λ_n/L) Σ_{r>i} Δ_n(x̃_r)). The input
+On the grid (docs/design.md §3) a Mamba basis with B_n = 1 is g_n(s_i) = exp(−(λ_n/L) Σ_{r>i} Δ_n(x̃_r)). The input
 x̃_r = [x_r; τ_r] carries the time channel τ_r = r/L, and Δ_n reads only that channel (weight 0 on x):
 
     Δ_n(τ) = softplus(w_n (τ − c_n)),   w_n = −|w|  (b_Δ = −w_n c_n in eq. (22)'s notation).
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels import selective_scan
+from kernels import recover_time
 from signals.grid import check_length, midpoints, time_channel
 from .scan_form import scan_basis_values
 
@@ -37,8 +37,12 @@ def default_sharpness(L: int, lam: float = 1.0) -> float:
     return 64.0 * L * L / lam
 
 
-def check_sharpness(sharpness) -> float:
-    """Validate |w|: a positive finite number; raise ValueError naming the value."""
+def resolve_sharpness(sharpness, L: int, lam: float = 1.0) -> float:
+    """|w| of the Heavisides: ``None`` → :func:`default_sharpness`, otherwise a positive finite number.
+
+    The one place the lab validates and defaults the sharpness; raise ValueError naming ``sharpness``."""
+    if sharpness is None:
+        return default_sharpness(L, lam)
     try:
         value = float(sharpness)
     except (TypeError, ValueError):
@@ -48,26 +52,15 @@ def check_sharpness(sharpness) -> float:
     return value
 
 
-def time_recovery(L: int, *, dtype=torch.float64, device=None, backend: str = "auto") -> torch.Tensor:
-    """τ_i = i/L computed by the Prop. 1 layer (eq. 24): a scan with λ = 0, B = 1 on an all-ones input.
-
-    h_t = exp(Δ·0) h_{t−1} + Δ · 1 · 1 with Δ = 1/L, so h_t = t/L. Returns shape (L,).
-    """
-    check_length(L)
-    ones = torch.ones(1, 1, L, dtype=dtype, device=device)
-    A = torch.zeros(1, 1, dtype=dtype, device=device)
-    y = selective_scan(ones, ones / L, A, ones, ones, delta_mode="channel", input_delta=True, backend=backend)
-    return y[0, 0]
-
-
 def time_signal(L: int, time: str = "pe", *, dtype=torch.float64, device=None, backend: str = "auto"):
-    """The time channel Δ reads: ``"pe"`` the positional encoding τ_i = i/L appended to the input,
-    ``"recover"`` the same τ computed by :func:`time_recovery`. Shape (L,)."""
+    """The time channel Δ reads, τ_i = i/L, shape (L,): ``"pe"`` the positional encoding appended to the input,
+    ``"recover"`` the same τ computed by the Prop. 1 scan (:func:`kernels.recover_time`, eq. 24)."""
     if time not in TIME_MODES:
-        raise ValueError(f"time must be one of {TIME_MODES}, got {time!r}")
+        raise ValueError(f"time must be one of {', '.join(TIME_MODES)}, got {time!r}")
     if time == "pe":
         return time_channel(L, dtype=dtype, device=device)
-    return time_recovery(L, dtype=dtype, device=device, backend=backend)
+    check_length(L)
+    return recover_time(1, L, normalize=True, dtype=dtype, device=device, backend=backend)[0]
 
 
 def heaviside_switch(t_hat: torch.Tensor, L: int) -> torch.Tensor:
@@ -79,14 +72,20 @@ def heaviside_switch(t_hat: torch.Tensor, L: int) -> torch.Tensor:
     return (i_star.to(t_hat.dtype) + 1.5) / L
 
 
-def heaviside_delta(tau: torch.Tensor, t_hat: torch.Tensor, sharpness: float) -> torch.Tensor:
-    """Δ_n(τ_r) = softplus(w (τ_r − c_n)), w = −sharpness (eqs. 7, 21-22).
+def mamba_values(switch, w, lam, L: int, *, time: str = "pe", backend: str = "auto", dtype=torch.float64,
+                 device=None) -> torch.Tensor:
+    """Mamba basis values g_n(s_i) = exp(−(λ_n/L) Σ_{r>i} softplus(w_n (τ_r − c_n))) of eq. (8) (B_n = 1) with
+    Δ reading the time channel τ (eqs. 20-22), through the scan (:func:`approx.bases.scan_basis_values`).
 
-    tau : (L,) time channel; t_hat : (…, K) jump locations. Returns (…, K, L).
+    switch, w, lam : broadcastable (…, K) switch points c_n, slopes w_n (< 0 for a Heaviside) and decay rates
+    λ_n > 0. Returns (…, L, K). Every Mamba basis of the lab — the fixed Heavisides of :func:`mamba_basis` and the
+    trained bases of :mod:`approx.learned` — is built here.
     """
-    L = tau.shape[-1]
-    c = heaviside_switch(t_hat, L)
-    return F.softplus(-sharpness * (tau - c.unsqueeze(-1)))
+    switch, w, lam = (torch.as_tensor(v, dtype=dtype, device=device) for v in (switch, w, lam))
+    switch, w, lam = torch.broadcast_tensors(switch, w, lam)
+    tau = time_signal(L, time, dtype=dtype, device=device, backend=backend)
+    delta = F.softplus(w[..., None] * (tau - switch[..., None]))              # (…, K, L)
+    return scan_basis_values(delta, lam, backend=backend)
 
 
 def mamba_basis(t_hat, L: int, *, sharpness=None, lam: float = 1.0, time: str = "pe",
@@ -107,12 +106,12 @@ def mamba_basis(t_hat, L: int, *, sharpness=None, lam: float = 1.0, time: str = 
     (…, L, K) basis values.
     """
     check_length(L)
-    sharpness = default_sharpness(L, lam) if sharpness is None else check_sharpness(sharpness)
     if not float(lam) > 0:
         raise ValueError(f"lam must be positive for a Heaviside basis, got {lam!r}")
+    sharpness = resolve_sharpness(sharpness, L, lam)
     t_hat = torch.as_tensor(t_hat, dtype=dtype, device=device)
-    tau = time_signal(L, time, dtype=dtype, device=device, backend=backend)
-    return scan_basis_values(heaviside_delta(tau, t_hat, sharpness), float(lam), backend=backend)
+    return mamba_values(heaviside_switch(t_hat, L), -sharpness, float(lam), L, time=time, backend=backend,
+                        dtype=dtype, device=device)
 
 
 def heaviside_grid(t_hat, L: int, *, dtype=torch.float64, device=None) -> torch.Tensor:

@@ -4,7 +4,7 @@ Time scale: the whole signal is one unit of time, s ∈ [0, 1], sampled with ste
 exp(−λ(1 − s_i)) = exp(−λ/(2L)) · Π_{r>i} exp(−λ/L): the scan (Δ ≡ 1, eq. 6) gives the suffix product and the
 half-cell factor exp(−λ/(2L)) is the basis's B, so the S4D bases are sampled exactly at the midpoints.
 
-N counts *real* basis functions (DESIGN §3): a complex λ gives two (Re and Im of exp(−λ(1−s))), a real λ one.
+N counts *real* basis functions (docs/design.md §3): a complex λ gives two (Re and Im of exp(−λ(1−s))), a real λ one.
 """
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from .scan_form import scan_basis_values
 
 
 def s4d_basis_complex(lam, L: int, *, backend: str = "auto", dtype=torch.float64, device=None) -> torch.Tensor:
-    """Complex values exp(−λ_n (1 − s_i)) of eq. (9) (B = 1) through one scan. lam: (K,), Re λ ≥ 0.
+    """Complex values exp(−λ_n (1 − s_i)) of eq. (9) (B = 1) through one scan, batched.
 
-    Returns (L, K), complex.
+    lam : (…, K) complex (or real) decay rates with Re λ ≥ 0. Returns (…, L, K), complex.
     """
     check_length(L)
     cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-    lam = torch.as_tensor(lam, device=device).to(cdtype).reshape(-1)
-    delta = torch.ones(lam.shape[0], L, dtype=dtype, device=device)
-    return scan_basis_values(delta, lam, backend=backend) * torch.exp(-lam / (2 * L))
+    lam = torch.as_tensor(lam, device=device)
+    lam = (lam if lam.dim() else lam.reshape(1)).to(cdtype)
+    delta = torch.ones(*lam.shape, L, dtype=dtype, device=device)
+    return scan_basis_values(delta, lam, backend=backend) * torch.exp(-lam / (2 * L))[..., None, :]
 
 
 def s4d_basis(lam, L: int, *, backend: str = "auto", dtype=torch.float64, device=None) -> torch.Tensor:
@@ -50,6 +51,13 @@ def s4d_basis(lam, L: int, *, backend: str = "auto", dtype=torch.float64, device
     if not cols:
         return torch.zeros(L, 0, dtype=dtype, device=device)
     return torch.stack(cols, dim=-1)
+
+
+def s4d_pairs(lam, L: int, n_real: int, *, backend: str = "auto", dtype=torch.float64, device=None) -> torch.Tensor:
+    """Re and Im of exp(−λ_k(1 − s)) for each λ_k in turn, the first ``n_real`` columns, batched (the trained
+    S4D bases of :mod:`approx.learned`, whose λ move freely). lam : (…, K). Returns (…, L, n_real)."""
+    g = s4d_basis_complex(lam, L, backend=backend, dtype=dtype, device=device)
+    return torch.stack([g.real, g.imag], -1).flatten(-2)[..., :n_real]
 
 
 def fourier_lambdas(n: int) -> torch.Tensor:
