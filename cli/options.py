@@ -40,14 +40,17 @@ def refuse(ctx: click.Context, names, reason: str) -> None:
                                f"no effect {reason}", ctx)
 
 
-#: words after an argument's name in the library's messages (``n_max must be …``, ``samples = 4000``)
+#: where the library's messages name an argument: first in the message, or after "got " (``n_max must be …``,
+#: ``… got samples = 4000``), followed by what is said of it
+_BEFORE_NAME = r"(^|(?<=got ))"
 _AFTER_NAME = r"(?= (?:must|exceeds|applies|is|needs)\b| = )"
 
 
 def to_flags(message: str, command: click.Command) -> str:
     """Name the command's options where a library message names the Python argument behind them
-    (``n_max must be …`` → ``--n-max must be …``, ``samples = 4000`` → ``--samples = 4000``)."""
+    (``n_max must be …`` → ``--n-max must be …``, ``… got samples = 4000`` → ``… got --samples = 4000``);
+    formulas elsewhere in the message (``d = 2|V|``) are left alone."""
     for p in command.params:
         if isinstance(p, click.Option) and p.name:
-            message = re.sub(rf"(?<![\w-]){re.escape(p.name)}{_AFTER_NAME}", p.opts[0], message)
+            message = re.sub(rf"{_BEFORE_NAME}{re.escape(p.name)}{_AFTER_NAME}", p.opts[0], message)
     return message

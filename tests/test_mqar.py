@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
@@ -181,7 +182,7 @@ def test_cli_bad_sizes_exit_2(args, needle):
     runner = CliRunner()
     result = runner.invoke(approx, ["construct", "mqar", *args, "--samples", "10"], standalone_mode=False,
                            catch_exceptions=True)
-    assert isinstance(result.exception, ValueError) and needle in str(result.exception)
+    assert isinstance(result.exception, click.ClickException) and needle in str(result.exception)
     with pytest.raises(SystemExit) as exc:
         main(["construct", "mqar", *args, "--samples", "10"])
     assert exc.value.code == 2

@@ -1,4 +1,4 @@
-"""Basis functions realised through the scan engine (DESIGN §2-3).
+"""Basis functions realised through the scan engine (docs/design.md §2-3).
 
 Every basis of Sec. 4.1 has the form g_n(s_i) = B_n · Π_{r>i} a_{n,r} with a_{n,r} = exp(−λ_n Δ_n(r) / L):
 eq. (8) on the grid, g_n(s_i) = B_n exp(−(λ_n/L) Σ_{r>i} Δ_n(x̃_r)), and eq. (9) for Δ ≡ 1. Two scans compute it:
@@ -75,7 +75,7 @@ def scan_inner_products(x: torch.Tensor, delta: torch.Tensor, lam=1.0, B=1.0, *,
     """h_n(1) = ⟨g_n, x⟩ of eq. (8): the forward scan in basis form, run on the signal.
 
     h_t[n] = exp(−λ_n Δ_n(t) / L) h_{t−1}[n] + B_n x_t / L  (``delta_mode="state"``, ``input_delta=False``),
-    so h_L[n] = (1/L) Σ_i B_n Π_{r>i} exp(−λ_n Δ_n(r)/L) x_i = ⟨g_n, x⟩ in the grid inner product (DESIGN §1).
+    so h_L[n] = (1/L) Σ_i B_n Π_{r>i} exp(−λ_n Δ_n(r)/L) x_i = ⟨g_n, x⟩ in the grid inner product (docs/design.md §1).
 
     Parameters
     ----------
