@@ -1,4 +1,4 @@
-"""Public entry point of the scan engine and the dispatch between its backends (DESIGN §2)."""
+"""Public entry point of the scan engine and the dispatch between its backends (docs/design.md §2)."""
 from __future__ import annotations
 
 import functools
@@ -34,9 +34,9 @@ def selective_scan(u, delta, A, B, C, D=None, *, delta_mode="channel", input_del
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    groups = check_scan_args(u, delta, A, B, C, D, delta_mode)[4]
+    check_scan_args(u, delta, A, B, C, D, delta_mode)
     if backend == "auto":
-        backend = "triton" if u.is_cuda and triton_available() and not groups else "reference"
+        backend = "triton" if u.is_cuda and triton_available() else "reference"
     if backend == "triton":
         if not triton_available():
             raise ValueError("backend='triton' needs the triton package, which is not installed")
@@ -45,8 +45,6 @@ def selective_scan(u, delta, A, B, C, D=None, *, delta_mode="channel", input_del
             raise ValueError(f"backend='triton' needs all tensors on one device, got {sorted(devices)}")
         if not u.is_cuda and not _interpreting():
             raise ValueError(f"backend='triton' needs CUDA tensors or TRITON_INTERPRET=1, got device {u.device}")
-        if groups:
-            raise ValueError("backend='triton' does not take grouped B, C yet; use backend='reference'")
         from .autograd import selective_scan_triton
         return selective_scan_triton(u, delta, A, B, C, D, delta_mode=delta_mode, input_delta=input_delta,
                                      delta_softplus=delta_softplus, return_last_state=return_last_state)

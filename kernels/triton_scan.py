@@ -1,4 +1,4 @@
-"""Triton kernels of the scan engine (DESIGN §2): the fast path of :func:`kernels.selective_scan`.
+"""Triton kernels of the scan engine (docs/design.md §2): the fast path of :func:`kernels.selective_scan`.
 
 Forward, for batch b, channel d, state n, step t (h_0 = 0; the paper's eqs. (2)-(5), Δ per channel as Mamba/S6
 eq. (14f), per state as Mamba-Δ⊤ eq. (15), or one scalar as Mamba-2 eq. (14f right)):
@@ -13,16 +13,27 @@ Backward (g_t = ∂loss/∂y_t; gradients of complex tensors as ∂/∂Re + i �
 
 Layout. One program owns (batch b, a block of BD channels) and walks the sequence in chunks of T steps; a chunk is
 a (BD, BN, T) register tile (BN = N rounded up to a power of two) scanned along T with ``tl.associative_scan`` on
-the affine maps x ↦ a·x + b, the state carried from chunk to chunk in registers. No (batch, L, D, N) tensor is
-written. The forward stores the state at every chunk start when a backward will follow (``ckpt``, N/T of the
-size of u); the backward walks the chunks from the last, recomputes h_{t−1} and h_t from that checkpoint, and runs
-the adjoint scan in reverse, loading chunk c − 1 while it computes chunk c (software prefetch). Both scans also
-carry the "previous" prefix (the map of all but the last element), which yields h_{t−1} and
-κ_{t+1} = conj(a_{t+1})λ_{t+1} without shifting registers and without dividing by a (a underflows to 0 when
-Δ·A ≪ 0). The sums over channels (dB, dC, and dΔ in the "state" and "scalar" modes)
-are reduced inside a program over its BD channels and written as one partial per channel block, which PyTorch
-sums (no atomics: deterministic, and the blocks of one batch element would all hit the same addresses at the same
-time); dA and dD are written per (batch, channel) and summed over the batch by PyTorch.
+the affine maps x ↦ a·x + b. No (batch, L, D, N) tensor is written. With grouped B, C (batch, G, N, L) every
+channel block lies inside one group (BD divides the D/G channels of a group), so a program reads one group's B, C
+(and grouped Δ).
+
+Carries. The state entering a chunk is not folded into the scan: the chunk is scanned from zero, and the carry
+is added afterwards with the decay accumulated since the chunk's start, h_t = h_t^{(0)} + exp(A·S_t)·h_start with
+S_t = Σ_{s ≤ t in the chunk} Δ_s (a running sum, ``tl.cumsum``). A product of per-step factors exp(Δ_s·A) would
+round each to 1 when Δ·|A| is below float32's resolution (Δ = 1e-8) and lose the decay over a long sequence;
+the running sum keeps it. The adjoint is carried the same way, backwards.
+
+The forward stores the state at every chunk start when a backward will follow (``ckpt``, N/T of the size of u);
+the backward walks the chunks from the last, recomputes h_{t−1} and h_t from that checkpoint, and runs the adjoint
+scan in reverse, loading chunk c − 1 while it computes chunk c (software prefetch). Both scans also carry the
+"previous" prefix (the map of all but the last element), which yields h_{t−1} and κ_{t+1} = conj(a_{t+1})λ_{t+1}
+without shifting registers and without dividing by a (a underflows to 0 when Δ·A ≪ 0). The sums over channels
+(dB, dC, and dΔ in the "state" and "scalar" modes) are reduced inside a program over its BD channels and written as
+one partial per channel block, which PyTorch sums per group (no atomics: deterministic, and the blocks of one batch
+element would all hit the same addresses at the same time); dA and dD are written per (batch, channel) and summed
+over the batch by PyTorch.
+
+exp(Δ·A) is computed as exp2(Δ·A·log2 e) with A·log2 e formed once per program.
 
 Complex A, B, C (S4D) are carried as real and imaginary parts (Triton has no complex dtype). Compute is in the
 dtype of the inputs after promotion: float32, or float64 when any input is float64/complex128.
@@ -89,16 +100,17 @@ def _affine_prev_cplx(ar1, ai1, br1, bi1, pr1, pi1, qr1, qi1, ar2, ai2, br2, bi2
 
 
 @triton.jit
-def _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constexpr):
-    """Pointers and mask of the chunk's Δ as a tile broadcastable to (BD, BN, T)."""
+def _delta_ptrs(dlt, pid_b, grp, d, n, t, md, mn, mt, D, N, L, G, DELTA_MODE: tl.constexpr):
+    """Pointers and mask of the chunk's Δ as a tile broadcastable to (BD, BN, T); ``grp`` is the program's group
+    (grouped Δ of the state/scalar modes is (batch, G, N, L) / (batch, G, L); ungrouped is G = 1)."""
     if DELTA_MODE == 0:
         ptr = dlt + pid_b * D * L + d[:, None, None] * L + t[None, None, :]
         m = md[:, None, None] & mt[None, None, :]
     elif DELTA_MODE == 1:
-        ptr = dlt + pid_b * N * L + n[None, :, None] * L + t[None, None, :]
+        ptr = dlt + (pid_b * G + grp) * N * L + n[None, :, None] * L + t[None, None, :]
         m = mn[None, :, None] & mt[None, None, :]
     else:
-        ptr = dlt + pid_b * L + t[None, None, :]
+        ptr = dlt + (pid_b * G + grp) * L + t[None, None, :]
         m = mt[None, None, :]
     return ptr, m
 
@@ -114,26 +126,30 @@ def _delta_act(raw, m, SOFTPLUS: tl.constexpr):
 
 
 @triton.jit
-def _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE: tl.constexpr, SOFTPLUS: tl.constexpr):
-    """The chunk's Δ as a tile broadcastable to (BD, BN, T), softplus applied, 0 on padded steps.
-
-    Returns (raw, Δ) with raw the loaded pre-activation (for the softplus derivative)."""
-    ptr, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
-    raw = tl.load(ptr, mask=m, other=0.0)
-    return raw, _delta_act(raw, m, SOFTPLUS)
+def _decay(x, ar2, ai2, A_CPLX: tl.constexpr):
+    """exp(x·A) as (re, im) for x broadcastable to (BD, BN, T), given A·log2 e as (ar2, ai2)."""
+    if A_CPLX:
+        mag = tl.exp2(x * ar2)
+        ang = x * ai2 * 0.6931471805599453                      # undo the log2 e scaling of the phase
+        return mag * tl.cos(ang), mag * tl.sin(ang)
+    else:
+        e = tl.exp2(x * ar2)
+        return e, tl.zeros_like(e)
 
 
 @triton.jit
 def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr, cki,
-                     D, N, L, n_chunks,
+                     D, N, L, G, CPG, n_chunks,
                      DELTA_MODE: tl.constexpr, INPUT_DELTA: tl.constexpr, SOFTPLUS: tl.constexpr,
                      A_CPLX: tl.constexpr, B_CPLX: tl.constexpr, C_CPLX: tl.constexpr, HAS_D: tl.constexpr,
                      SAVE_CKPT: tl.constexpr, SAVE_LAST: tl.constexpr,
                      BD: tl.constexpr, BN: tl.constexpr, T: tl.constexpr):
     """y (batch, D, L) of the recurrence in the module docstring; grid (batch, cdiv(D, BD))."""
     CPLX: tl.constexpr = A_CPLX or B_CPLX or C_CPLX
+    LOG2E: tl.constexpr = 1.4426950408889634
     pid_b = tl.program_id(0)
     pid_d = tl.program_id(1)
+    grp = (pid_d * BD) // CPG
     d = pid_d * BD + tl.arange(0, BD)
     n = tl.arange(0, BN)
     j = tl.arange(0, T)
@@ -141,16 +157,17 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
     mn = n < N
     m_dn = md[:, None] & mn[None, :]
     a_off = d[:, None] * N + n[None, :]
-    ar_ = tl.load(Ar + a_off, mask=m_dn, other=0.0)[:, :, None]
+    ar2 = tl.load(Ar + a_off, mask=m_dn, other=0.0)[:, :, None] * LOG2E
+    ai2 = ar2
     if A_CPLX:
-        ai_ = tl.load(Ai + a_off, mask=m_dn, other=0.0)[:, :, None]
-    first = (j == 0)[None, None, :]
+        ai2 = tl.load(Ai + a_off, mask=m_dn, other=0.0)[:, :, None] * LOG2E
     last = (j == T - 1)[None, None, :]
     if HAS_D:
         dskip = tl.load(Dv + d, mask=md, other=0.0)[:, None]
-    hr = tl.zeros((BD, BN), dtype=ar_.dtype)
-    hi = tl.zeros((BD, BN), dtype=ar_.dtype)
+    hr = tl.zeros((BD, BN), dtype=ar2.dtype)
+    hi = tl.zeros((BD, BN), dtype=ar2.dtype)
     ck_off = d[:, None] * BN + n[None, :]
+    bc_base = (pid_b * G + grp) * N * L
     for c in range(n_chunks):
         t = c * T + j
         mt = t < L
@@ -162,38 +179,33 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
         m_dt = md[:, None] & mt[None, :]
         m_nt = mn[:, None] & mt[None, :]
         uu = tl.load(u + pid_b * D * L + d[:, None] * L + t[None, :], mask=m_dt, other=0.0)
-        raw, dl = _load_delta(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE, SOFTPLUS)
-        bc_off = pid_b * N * L + n[:, None] * L + t[None, :]
+        ptr, m = _delta_ptrs(dlt, pid_b, grp, d, n, t, md, mn, mt, D, N, L, G, DELTA_MODE)
+        dl = _delta_act(tl.load(ptr, mask=m, other=0.0), m, SOFTPLUS)
+        bc_off = bc_base + n[:, None] * L + t[None, :]
         coef = uu[:, None, :]
         if INPUT_DELTA:
             coef = coef * dl
         br_t = tl.load(Br + bc_off, mask=m_nt, other=0.0)[None, :, :]
         cr_t = tl.load(Cr + bc_off, mask=m_nt, other=0.0)[None, :, :]
+        # the carry's decay since the chunk's start, from the running sum of Δ (module docstring)
+        e_r, e_i = _decay(tl.cumsum(dl, axis=2), ar2, ai2, A_CPLX)
+        a_r, a_i = _decay(dl, ar2, ai2, A_CPLX)
+        b_r = coef * br_t + tl.zeros_like(a_r)
         if CPLX:
-            if A_CPLX:
-                mag = tl.exp(dl * ar_)
-                ang = dl * ai_
-                a_r = mag * tl.cos(ang)
-                a_i = mag * tl.sin(ang)
-            else:
-                a_r = tl.exp(dl * ar_)
-                a_i = tl.zeros_like(a_r)
-            b_r = coef * br_t + tl.zeros_like(a_r)
             if B_CPLX:
                 b_i = coef * tl.load(Bi + bc_off, mask=m_nt, other=0.0)[None, :, :] + tl.zeros_like(a_r)
             else:
                 b_i = tl.zeros_like(a_r)
-            b_r += tl.where(first, a_r * hr[:, :, None] - a_i * hi[:, :, None], 0.0)
-            b_i += tl.where(first, a_r * hi[:, :, None] + a_i * hr[:, :, None], 0.0)
             _, _, h_r, h_i = tl.associative_scan((a_r, a_i, b_r, b_i), 2, _affine_cplx)
+            h_r += e_r * hr[:, :, None] - e_i * hi[:, :, None]
+            h_i += e_r * hi[:, :, None] + e_i * hr[:, :, None]
             prod = cr_t * h_r
             if C_CPLX:
                 prod -= tl.load(Ci + bc_off, mask=m_nt, other=0.0)[None, :, :] * h_i
             hi = tl.sum(tl.where(last, h_i, 0.0), axis=2)
         else:
-            a_r = tl.exp(dl * ar_)
-            b_r = coef * br_t + tl.where(first, a_r * hr[:, :, None], 0.0)
             _, h_r = tl.associative_scan((a_r, b_r), 2, _affine_real)
+            h_r += e_r * hr[:, :, None]
             prod = cr_t * h_r
         hr = tl.sum(tl.where(last, h_r, 0.0), axis=2)
         yy = tl.sum(prod, axis=1)
@@ -210,7 +222,7 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
 @triton.jit
 def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
                      du, ddlt, dAr, dAi, dBr, dBi, dCr, dCi, dD,
-                     D, N, L, n_chunks,
+                     D, N, L, G, CPG, n_chunks,
                      DELTA_MODE: tl.constexpr, INPUT_DELTA: tl.constexpr, SOFTPLUS: tl.constexpr,
                      A_CPLX: tl.constexpr, B_CPLX: tl.constexpr, C_CPLX: tl.constexpr, HAS_D: tl.constexpr,
                      HAS_DH: tl.constexpr,
@@ -220,8 +232,10 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
     du, dΔ (channel mode) are stored; dB, dC, dΔ (state/scalar modes) are stored as partial sums over this
     program's channels, (batch, channel block, ...), and dA (batch, D, N), dD (batch, D) as per-batch partial sums."""
     CPLX: tl.constexpr = A_CPLX or B_CPLX or C_CPLX
+    LOG2E: tl.constexpr = 1.4426950408889634
     pid_b = tl.program_id(0)
     pid_d = tl.program_id(1)
+    grp = (pid_d * BD) // CPG
     part = pid_b * tl.num_programs(1) + pid_d
     d = pid_d * BD + tl.arange(0, BD)
     n = tl.arange(0, BN)
@@ -231,8 +245,12 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
     m_dn = md[:, None] & mn[None, :]
     a_off = d[:, None] * N + n[None, :]
     ar_ = tl.load(Ar + a_off, mask=m_dn, other=0.0)[:, :, None]
+    ar2 = ar_ * LOG2E
+    ai_ = ar_
+    ai2 = ar2
     if A_CPLX:
         ai_ = tl.load(Ai + a_off, mask=m_dn, other=0.0)[:, :, None]
+        ai2 = ai_ * LOG2E
     first = (j == 0)[None, None, :]
     last = (j == T - 1)[None, None, :]
     if HAS_D:
@@ -253,9 +271,9 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
         gD = tl.zeros((BD,), dtype=ar_.dtype)
     ck_off = d[:, None] * BN + n[None, :]
     dl_rows = pid_b * D * L + d[:, None] * L
-    bc_rows = pid_b * N * L + n[:, None] * L
+    bc_rows = (pid_b * G + grp) * N * L + n[:, None] * L
     # Software prefetch: the loads of chunk c − 1 are issued before chunk c is computed, so two chunks of loads
-    # are in flight per thread (the backward is latency-bound; measured 16.0 → 14.0 ms at (32, 1024, 16, 4096)).
+    # are in flight per thread (the backward is latency-bound).
     t = (n_chunks - 1) * T + j
     mt = t < L
     m_dt = md[:, None] & mt[None, :]
@@ -263,7 +281,7 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
     ck_base = (pid_b * n_chunks + n_chunks - 1) * D * BN
     nx_u = tl.load(u + dl_rows + t[None, :], mask=m_dt, other=0.0)
     nx_g = tl.load(dy + dl_rows + t[None, :], mask=m_dt, other=0.0)
-    ptr, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
+    ptr, m = _delta_ptrs(dlt, pid_b, grp, d, n, t, md, mn, mt, D, N, L, G, DELTA_MODE)
     nx_raw = tl.load(ptr, mask=m, other=0.0)
     nx_br = tl.load(Br + bc_rows + t[None, :], mask=m_nt, other=0.0)
     nx_cr = tl.load(Cr + bc_rows + t[None, :], mask=m_nt, other=0.0)
@@ -300,7 +318,7 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
         m_ckp = md[:, None] & (n[None, :] * 0 + c > 0)
         nx_u = tl.load(u + dl_rows + tp[None, :], mask=m_dtp, other=0.0)
         nx_g = tl.load(dy + dl_rows + tp[None, :], mask=m_dtp, other=0.0)
-        ptr, m = _delta_ptrs(dlt, pid_b, d, n, tp, md, mn, mtp, D, N, L, DELTA_MODE)
+        ptr, m = _delta_ptrs(dlt, pid_b, grp, d, n, tp, md, mn, mtp, D, N, L, G, DELTA_MODE)
         nx_raw = tl.load(ptr, mask=m, other=0.0)
         nx_br = tl.load(Br + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
         nx_cr = tl.load(Cr + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
@@ -311,7 +329,7 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
             nx_ci = tl.load(Ci + bc_rows + tp[None, :], mask=m_ntp, other=0.0)
         if CPLX:
             nx_h0i = tl.load(cki + ck_base + ck_off, mask=m_ckp, other=0.0)
-        _, m = _delta_ptrs(dlt, pid_b, d, n, t, md, mn, mt, D, N, L, DELTA_MODE)
+        _, m = _delta_ptrs(dlt, pid_b, grp, d, n, t, md, mn, mt, D, N, L, G, DELTA_MODE)
         dl = _delta_act(raw, m, SOFTPLUS)
         part_off = part * N * L + n[:, None] * L + t[None, :]
         coef = uu[:, None, :]
@@ -320,17 +338,18 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
         br_t = br_ld[None, :, :]
         cr_t = cr_ld[None, :, :]
         g3 = g[:, None, :]
+        # the carries' decays from the running sum S_t of Δ: forward exp(A·S_t) onto h_t and exp(A·(S_t − Δ_t))
+        # onto h_{t−1}; backward conj(exp(A·(S_T − S_t))) onto κ_{t+1} and conj(exp(A·S_T)) onto the κ passed on
+        s_run = tl.cumsum(dl, axis=2)
+        s_tot = tl.sum(tl.where(last, s_run, 0.0), axis=2)[:, :, None]
+        e_r, e_i = _decay(s_run, ar2, ai2, A_CPLX)
+        ep_r, ep_i = _decay(s_run - dl, ar2, ai2, A_CPLX)
+        er_r, er_i = _decay(s_tot - s_run, ar2, ai2, A_CPLX)
+        et_r, et_i = _decay(s_tot, ar2, ai2, A_CPLX)
+        a_r, a_i = _decay(dl, ar2, ai2, A_CPLX)
+        zero = tl.zeros_like(a_r)
+        one = zero + 1.0
         if CPLX:
-            if A_CPLX:
-                mag = tl.exp(dl * ar_)
-                ang = dl * ai_
-                a_r = mag * tl.cos(ang)
-                a_i = mag * tl.sin(ang)
-            else:
-                a_r = tl.exp(dl * ar_)
-                a_i = tl.zeros_like(a_r)
-            zero = tl.zeros_like(a_r)
-            one = zero + 1.0
             if B_CPLX:
                 bi_t = bi_ld[None, :, :]
             else:
@@ -339,23 +358,27 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
                 ci_t = ci_ld[None, :, :]
             else:
                 ci_t = tl.zeros_like(cr_t)
-            b_r = coef * br_t + tl.where(first, a_r * h0r - a_i * h0i, 0.0)
-            b_i = coef * bi_t + tl.where(first, a_r * h0i + a_i * h0r, 0.0)
-            # forward: h_t (carry folded into the first element) and h_{t−1} (first element's prev = the carry)
+            b_r = coef * br_t + zero
+            b_i = coef * bi_t + zero
+            # forward from zero: h_t and h_{t−1} (the first element's previous map is the constant 0)
             _, _, h_r, h_i, _, _, p_r, p_i = tl.associative_scan(
-                (a_r, a_i, b_r, b_i, tl.where(first, zero, one), zero,
-                 tl.where(first, h0r, zero), tl.where(first, h0i, zero)), 2, _affine_prev_cplx)
-            # adjoint: κ_t = conj(a_t)(β_t + κ_{t+1}), β_t = g_t conj(C_t); λ_t = β_t + κ_{t+1}
+                (a_r, a_i, b_r, b_i, tl.where(first, zero, one), zero, zero, zero), 2, _affine_prev_cplx)
+            h_r += e_r * h0r - e_i * h0i
+            h_i += e_r * h0i + e_i * h0r
+            p_r += ep_r * h0r - ep_i * h0i
+            p_i += ep_r * h0i + ep_i * h0r
+            # adjoint from zero: κ_t = conj(a_t)(β_t + κ_{t+1}), β_t = g_t conj(C_t); λ_t = β_t + κ_{t+1}
             be_r = g3 * cr_t
             be_i = -g3 * ci_t
             _, _, k_r, k_i, _, _, kp_r, kp_i = tl.associative_scan(
-                (a_r, -a_i,
-                 a_r * be_r + a_i * be_i + tl.where(last, a_r * kr[:, :, None] + a_i * ki[:, :, None], 0.0),
-                 a_r * be_i - a_i * be_r + tl.where(last, a_r * ki[:, :, None] - a_i * kr[:, :, None], 0.0),
-                 tl.where(last, zero, one), zero, tl.where(last, kr[:, :, None], zero),
-                 tl.where(last, ki[:, :, None], zero)), 2, _affine_prev_cplx, reverse=True)
+                (a_r, -a_i, a_r * be_r + a_i * be_i, a_r * be_i - a_i * be_r,
+                 tl.where(last, zero, one), zero, zero, zero), 2, _affine_prev_cplx, reverse=True)
+            kp_r += er_r * kr[:, :, None] + er_i * ki[:, :, None]
+            kp_i += er_r * ki[:, :, None] - er_i * kr[:, :, None]
             lam_r = be_r + kp_r
             lam_i = be_i + kp_i
+            k_r += et_r * kr[:, :, None] + et_i * ki[:, :, None]
+            k_i += et_r * ki[:, :, None] - et_i * kr[:, :, None]
             ki = tl.sum(tl.where(first, k_i, 0.0), axis=2)
             # q = a_t h_{t−1}; ∂/∂Δ through a: Re(conj(A q) λ); ∂/∂A: Δ conj(q) λ
             q_r = a_r * p_r - a_i * p_i
@@ -376,16 +399,16 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
             gBr = tl.sum(coef * lam_r, axis=0)
             gBi = tl.sum(coef * lam_i, axis=0)
         else:
-            a_r = tl.exp(dl * ar_)
-            zero = tl.zeros_like(a_r)
-            one = zero + 1.0
-            b_r = coef * br_t + tl.where(first, a_r * h0r, 0.0)
+            b_r = coef * br_t + zero
             _, h_r, _, p_r = tl.associative_scan(
-                (a_r, b_r, tl.where(first, zero, one), tl.where(first, h0r, zero)), 2, _affine_prev_real)
+                (a_r, b_r, tl.where(first, zero, one), zero), 2, _affine_prev_real)
+            h_r += e_r * h0r
+            p_r += ep_r * h0r
             be_r = g3 * cr_t
             _, k_r, _, kp_r = tl.associative_scan(
-                (a_r, a_r * be_r + tl.where(last, a_r * kr[:, :, None], 0.0), tl.where(last, zero, one),
-                 tl.where(last, kr[:, :, None], zero)), 2, _affine_prev_real, reverse=True)
+                (a_r, a_r * be_r, tl.where(last, zero, one), zero), 2, _affine_prev_real, reverse=True)
+            kp_r += er_r * kr[:, :, None]
+            k_r += et_r * kr[:, :, None]
             lam_r = be_r + kp_r
             q_r = a_r * p_r
             s = br_t * lam_r
@@ -477,9 +500,26 @@ def _parts(x: torch.Tensor | None, dtype: torch.dtype):
     return x.to(dtype).contiguous(), None
 
 
-def _sum_blocks(x: torch.Tensor) -> torch.Tensor:
-    """Sum the per-channel-block partials (batch, blocks, ...) over the blocks."""
-    return x[:, 0] if x.shape[1] == 1 else x.sum(1)
+def _groups(B: torch.Tensor, dim: int) -> tuple[int, int]:
+    """(G, channels per group) of B: grouped (batch, G, N, L), or one group of all D channels."""
+    G = B.shape[1] if B.dim() == 4 else 1
+    return G, dim // G
+
+
+def _block(bd: int, groups: int, per_group: int) -> int:
+    """With grouped B, C: the largest power of two ≤ bd dividing the channels of a group, so that a channel block
+    lies in one group. Ungrouped, bd as it is (the last block is masked)."""
+    while groups > 1 and per_group % bd:
+        bd //= 2
+    return bd
+
+
+def _sum_blocks(x: torch.Tensor, groups: int, grouped: bool) -> torch.Tensor:
+    """Sum the per-channel-block partials (batch, blocks, ...) over the blocks of each group: (batch, G, ...), or
+    (batch, ...) for ungrouped B, C."""
+    batch, blocks = x.shape[:2]
+    x = x.reshape(batch, groups, blocks // groups, *x.shape[2:]).sum(2)
+    return x if grouped else x[:, 0]
 
 
 def _alloc(shape, like: torch.Tensor) -> torch.Tensor:
@@ -490,15 +530,18 @@ def _alloc(shape, like: torch.Tensor) -> torch.Tensor:
 
 def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=True, delta_softplus=False,
              return_last_state=False, save_ckpt=False, config=None):
-    """Launch the forward kernel. Shapes as :func:`kernels.reference.selective_scan_ref` (not re-checked here).
+    """Launch the forward kernel. Shapes as :func:`kernels.reference.selective_scan_ref` (not re-checked here),
+    B and C ungrouped (batch, N, L) or grouped (batch, G, N, L).
 
     Returns (y, h_L or None, ckpt or None): y (batch, D, L) in the promoted real dtype of u and delta; h_L
     (batch, D, N), complex when A, B or C is; ckpt the chunk-start states for :func:`scan_bwd`, as a tuple
     (real, imag or None, T) of (batch, n_chunks, D, BN) tensors."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
+    groups, per_group = _groups(B, dim)
     cd = _compute_dtype(u, delta, A, B, C, D)
     bd, t, warps = config or default_config(dim, nstate, length, "ckpt" if save_ckpt else "fwd")
+    bd = _block(bd, groups, per_group)
     bn = _pow2(nstate)
     n_chunks = triton.cdiv(length, t)
     u_ = u.to(cd).contiguous()
@@ -519,7 +562,7 @@ def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=Tru
     grid = (batch, triton.cdiv(dim, bd))
     _scan_fwd_kernel[grid](
         u_, dl_, ar, ai, br, bi, cr, ci, dv, y, h_r, h_i, ck_r, ck_i,
-        dim, nstate, length, n_chunks,
+        dim, nstate, length, groups, per_group, n_chunks,
         DELTA_MODE=DELTA_MODE_ID[delta_mode], INPUT_DELTA=bool(input_delta), SOFTPLUS=bool(delta_softplus),
         A_CPLX=ai is not None, B_CPLX=bi is not None, C_CPLX=ci is not None, HAS_D=dv is not None,
         SAVE_CKPT=bool(save_ckpt), SAVE_LAST=bool(return_last_state), BD=bd, BN=bn, T=t, num_warps=warps)
@@ -539,12 +582,15 @@ def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", i
     Returns (du, dΔ, dA, dB, dC, dD), each in the dtype and shape of its input (dD None when D is None)."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
+    groups, per_group = _groups(B, dim)
+    grouped = B.dim() == 4
     ck_r, ck_i, t = ckpt
     cd = ck_r.dtype
     if config is None:
         bd, _, warps = default_config(dim, nstate, length, "bwd")
     else:
         bd, _, warps = config
+    bd = _block(bd, groups, per_group)
     bn = _pow2(nstate)
     n_chunks = triton.cdiv(length, t)
     u_ = u.to(cd).contiguous()
@@ -563,7 +609,7 @@ def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", i
     if delta_mode == "channel":
         ddl = _alloc(dl_.shape, u_)
     else:
-        ddl = _alloc((batch, n_dblocks) + tuple(dl_.shape[1:]), u_)
+        ddl = _alloc((batch, n_dblocks) + tuple(dl_.shape[2 if grouped else 1:]), u_)
     dAr = _alloc((batch, dim, nstate), u_)
     dAi = _alloc((batch, dim, nstate), u_) if ai is not None else None
     part = (batch, n_dblocks, nstate, length)
@@ -576,16 +622,16 @@ def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", i
     _scan_bwd_kernel[grid](
         u_, dl_, ar, ai, br, bi, cr, ci, dv, dy_, dhr, dhi, ck_r, ck_i,
         du, ddl, dAr, dAi, dBr, dBi, dCr, dCi, dD,
-        dim, nstate, length, n_chunks,
+        dim, nstate, length, groups, per_group, n_chunks,
         DELTA_MODE=DELTA_MODE_ID[delta_mode], INPUT_DELTA=bool(input_delta), SOFTPLUS=bool(delta_softplus),
         A_CPLX=ai is not None, B_CPLX=bi is not None, C_CPLX=ci is not None, HAS_D=dv is not None,
         HAS_DH=dhr is not None, BD=bd, BN=bn, T=t, num_warps=warps)
     dA = dAr.sum(0)
     if ai is not None:
         dA = torch.complex(dA, dAi.sum(0))
-    dBr, dBi, dCr, dCi = (None if x is None else _sum_blocks(x) for x in (dBr, dBi, dCr, dCi))
+    dBr, dBi, dCr, dCi = (None if x is None else _sum_blocks(x, groups, grouped) for x in (dBr, dBi, dCr, dCi))
     if delta_mode != "channel":
-        ddl = _sum_blocks(ddl)
+        ddl = _sum_blocks(ddl, groups, grouped)
     dB = torch.complex(dBr, dBi) if bi is not None else dBr
     dC = torch.complex(dCr, dCi) if ci is not None else dCr
     return (du.to(u.dtype), ddl.to(delta.dtype), dA.to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
