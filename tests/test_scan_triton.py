@@ -196,7 +196,7 @@ def make_grouped(batch, groups, per_group, nstate, length, mode, cplx, *, dtype=
 
 @pytest.mark.parametrize("groups,per_group,nstate,length,mode,cplx", [
     (3, 2, 4, 37, "channel", False),      # blocks of 2 channels, odd L
-X
+    (4, 4, 4, 30, "channel", False),      # an ensemble of 4 models of d = 4 (the trainer's fold)
     (2, 3, 1, 20, "state", True),         # odd channels per group: blocks of one channel
     (2, 4, 4, 17, "scalar", False),
     (1, 5, 4, 9, "state", False),         # one group: the same as ungrouped
