@@ -1,6 +1,7 @@
-"""Benchmark of the scan engine: verify, then time (DESIGN §2; the Triton kernels of kernels/triton_scan.py).
+"""Benchmark of the scan engine: verify, then time (docs/design.md §2; the kernels of kernels/triton_scan.py).
 
-For each size (batch, D, N, L), Mamba's setting (Δ per channel, real A, Δ·u·B input term, D skip):
+For each size (batch, D, N, L[, G]) — G > 1 for grouped B, C (batch, G, N, L): an ensemble of G models folded into
+the channels, as the trainer runs them — in Mamba's setting (Δ per channel, real A, Δ·u·B input term, D skip):
 1. verify every method's y and gradients (u, Δ, A, B, C, D) against the float64 PyTorch reference on the first
    ``--verify-batch`` sequences (a method that fails is reported and not timed);
 2. time the forward and the forward+backward (median of CUDA-event timings after warm-up, triton.testing.do_bench;
@@ -14,9 +15,13 @@ For each size (batch, D, N, L), Mamba's setting (Δ per channel, real A, Δ·u·
    - ``mamba_ssm``: mamba_ssm's CUDA selective_scan_fn, when the package imports.
 3. print ms, effective GB/s over the minimal bytes (forward: read u, Δ, B, C, write y; backward: read u, Δ, B, C,
    dy, write du, dΔ, dB, dC), that as a fraction of a device-to-device copy measured in the same run, and
-   Triton's speed-up over each peer.
+   Triton's speed-up over each peer;
+4. on CUDA, with ``--extra``: the forward + backward at the smallest size captured in a CUDA graph (replays
+   timed; Triton and mamba_ssm), the precision case (Δ = 1e-8 over L = 65 536 against float64), and the extreme
+   inputs that must stay finite (Δ·A = −1e4, L = 100 000, complex A with |Im A·Δ| = 10 per step).
 
     PYTHONPATH=. python benchmarks/scan.py                 # GPU sizes on CUDA, tiny sizes on the CPU
+    PYTHONPATH=. python benchmarks/scan.py --extra         # also graphs, precision and extreme inputs
     PYTHONPATH=. python benchmarks/scan.py --sweep         # also time a few (BD, T, warps) configurations
 """
 from __future__ import annotations
@@ -32,20 +37,22 @@ import torch
 
 from kernels import selective_scan, selective_scan_ref
 
-GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096)]
-CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33)]
+GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096),
+             (16, 2048, 8, 50, 64), (16, 64 * 144, 32, 100, 64)]
+CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33), (2, 8, 4, 20, 4)]
 # (BD, T, num_warps) tried by --sweep; the forward's best have one channel per thread and T steps in registers
 FWD_SWEEP = [(16, 16, 8), (32, 4, 1), (64, 4, 2), (128, 4, 4), (256, 4, 8), (32, 8, 1), (64, 8, 2)]
 BWD_SWEEP = [(8, 16, 4), (16, 16, 8), (4, 32, 4), (32, 8, 4), (16, 4, 4)]
 
 
-def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0):
+def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0, groups=1):
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(batch, dim, length, generator=g, dtype=dtype)
     delta = 0.01 + 0.2 * torch.rand(batch, dim, length, generator=g, dtype=dtype)
     A = -torch.exp(torch.randn(dim, nstate, generator=g, dtype=dtype) * 0.5)
-    B = torch.randn(batch, nstate, length, generator=g, dtype=dtype)
-    C = torch.randn(batch, nstate, length, generator=g, dtype=dtype)
+    bc = (batch, groups, nstate, length) if groups > 1 else (batch, nstate, length)
+    B = torch.randn(bc, generator=g, dtype=dtype)
+    C = torch.randn(bc, generator=g, dtype=dtype)
     D = torch.randn(dim, generator=g, dtype=dtype)
     return [x.to(device) for x in (u, delta, A, B, C, D)]
 
@@ -96,7 +103,7 @@ def peer_mamba_ssm():
         return None
 
     def scan_mamba_ssm(u, delta, A, B, C, D):
-        return selective_scan_fn(u, delta, A, B, C, D)
+        return selective_scan_fn(u, delta, A, B, C, D)           # grouped B, C (batch, G, N, L) as mamba_ssm takes
     return scan_mamba_ssm
 
 
@@ -144,8 +151,8 @@ def verify(fn, args64, ref, gy64):
     return max(float((o.double() - r).norm() / r.norm()) for o, r in zip((y,) + grads, ref))
 
 
-def minimal_bytes(batch, dim, nstate, length, elem=4):
-    big, small = batch * dim * length * elem, batch * nstate * length * elem
+def minimal_bytes(batch, dim, nstate, length, groups=1, elem=4):
+    big, small = batch * dim * length * elem, batch * groups * nstate * length * elem
     fwd = 3 * big + 2 * small                           # u, Δ, y;  B, C
     bwd = 5 * big + 4 * small                           # u, Δ, dy, du, dΔ;  B, C, dB, dC
     return fwd, fwd + bwd
@@ -175,20 +182,23 @@ def run(args):
         print(line, flush=True)
     rows = []
     for size in sizes:
-        batch, dim, nstate, length = size
-        args64 = make_inputs(min(batch, args.verify_batch), dim, nstate, length, device, torch.float64, seed=1)
+        batch, dim, nstate, length, groups = (size + (1,))[:5]
+        args64 = make_inputs(min(batch, args.verify_batch), dim, nstate, length, device, torch.float64, seed=1,
+                             groups=groups)
         gy64 = torch.randn(args64[0].shape, dtype=torch.float64, device=device)
         leaves = [a.detach().requires_grad_() for a in args64]
         y_ref = selective_scan_ref(*leaves)
         ref = (y_ref.detach(),) + torch.autograd.grad(y_ref, leaves, gy64)
         del y_ref, leaves
-        inputs = [a.requires_grad_() for a in make_inputs(batch, dim, nstate, length, device)]
+        inputs = [a.requires_grad_() for a in make_inputs(batch, dim, nstate, length, device, groups=groups)]
         gy = torch.randn_like(inputs[0])
-        b_fwd, b_all = minimal_bytes(batch, dim, nstate, length)
+        b_fwd, b_all = minimal_bytes(batch, dim, nstate, length, groups)
         results = {}
         for name, fn in [("triton", scan_triton)] + list(peers.items()):
             if args.methods and name not in args.methods:
                 continue
+            if groups > 1 and name in ("doubling", "mambapy"):
+                continue                                       # they take one B, C for all channels
             try:
                 err = verify(fn, args64, ref, gy64)
                 if not err < args.tol:
@@ -211,11 +221,13 @@ def run(args):
                 if device == "cuda":
                     torch.cuda.empty_cache()
             print(f"{size} {name}: {results[name]}", flush=True)
-        if args.sweep and device == "cuda":
+        if args.sweep and device == "cuda" and groups == 1:
             sweep(inputs, gy, size, copy_gbs, lines, args.fwd_configs, args.bwd_configs)
         rows.append((size, b_fwd, b_all, results))
         del inputs, gy, args64, gy64, ref
     table = format_table(rows, copy_gbs)
+    if args.extra and device == "cuda":
+        table += [""] + extra_checks(peers, sizes[0])
     text = "\n".join(lines + [""] + table)
     print("\n" + text)
     if args.out:
@@ -255,6 +267,91 @@ def sweep(inputs, gy, size, copy_gbs, lines, fwd_configs, bwd_configs):
             lines.append(line)
 
 
+def graphed_ms(fn, args, gy):
+    """Median ms of forward + backward replayed from a CUDA graph (the launches without the host's work)."""
+    static = [a.detach().clone().requires_grad_() for a in args]
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):                                     # warm-up: compile, allocate, autotune outside capture
+            torch.autograd.grad(fn(*static), static, gy)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        torch.autograd.grad(fn(*static), static, gy)
+    return bench(graph.replay, "cuda")
+
+
+def _graph_row(peers, small):
+    batch, dim, nstate, length = small[:4]
+    inputs = [a.requires_grad_() for a in make_inputs(batch, dim, nstate, length, "cuda")]
+    gy = torch.randn_like(inputs[0])
+    row = [f"fwd+bwd at {small[:4]} replayed from a CUDA graph, ms"]
+    for name, fn in (("triton", scan_triton), ("mamba_ssm", peers.get("mamba_ssm"))):
+        try:
+            row.append(f"{graphed_ms(fn, inputs, gy):.3f}" if fn is not None else "not available")
+        except Exception as e:  # a method that cannot be captured is reported, not fatal
+            row.append(f"not capturable: {type(e).__name__}")
+    return "| " + " | ".join(row) + " | |"
+
+
+def _precision_row(peers, g):
+    L = 65536
+    A = -(0.5 + torch.rand(8, 4, generator=g))
+    u, B, C = torch.randn(1, 8, L, generator=g), torch.randn(1, 4, L, generator=g), torch.randn(1, 4, L, generator=g)
+    delta = torch.full((1, 8, L), 1e-8)
+    ref = selective_scan_ref(*(x.double() for x in (u, delta, A, B, C)))
+    errs = []
+    for fn in (scan_triton, peers.get("mamba_ssm")):
+        if fn is None:
+            errs.append("not available")
+            continue
+        with torch.no_grad():
+            y = fn(*(x.cuda() for x in (u, delta, A, B, C)), torch.zeros(8, device="cuda")).cpu().double()
+        errs.append(f"{float((y - ref).norm() / ref.norm()):.1e}")
+    return f"| Δ = 1e-8, L = 65 536: rel. error of y | {errs[0]} | {errs[1]} | float64 |"
+
+
+def _finite_row(label, delta, A, g):
+    L = delta.shape[-1]
+    u, B, C = (torch.randn(1, s, L, generator=g) for s in (8, 4, 4))
+    args = [x.cuda().requires_grad_() for x in (u, delta, A, B, C)]
+    y = scan_triton(*args, torch.ones(8, device="cuda", requires_grad=True))
+    grads = torch.autograd.grad(y.sum(), args)
+    finite = bool(torch.isfinite(y).all()) and all(bool(torch.isfinite(x).all()) for x in grads)
+    return f"| {label}: y and every gradient finite | {'yes' if finite else 'NO'} | | finite |"
+
+
+def _complex_row(g):
+    L = 4096
+    A = torch.complex(-(0.1 + torch.rand(8, 4, generator=g)), 10.0 * torch.ones(8, 4))
+    u, B, C = torch.randn(1, 8, L, generator=g), torch.randn(1, 4, L, generator=g), torch.randn(1, 4, L, generator=g)
+    delta = torch.ones(1, 8, L)
+    y = selective_scan(*(x.cuda() for x in (u, delta, A, B, C)), backend="triton").cpu().double()
+    ref = selective_scan_ref(u.double(), delta.double(), A.to(torch.complex128), B.double(), C.double())
+    return (f"| complex A, Im A·Δ = 10 per step, L = 4096: rel. error of y | "
+            f"{float((y - ref).norm() / ref.norm()):.1e} (finite: {bool(torch.isfinite(y).all())}) | | float64 |")
+
+
+def extra_checks(peers, small):
+    """The CUDA-graph timing at the smallest size, the precision case and the extreme inputs (module docstring);
+    each check reports its own failure rather than ending the run."""
+    g = torch.Generator().manual_seed(3)
+    checks = [lambda: _graph_row(peers, small), lambda: _precision_row(peers, g),
+              lambda: _finite_row("Δ·A = −1e4", torch.full((1, 8, 512), 1e4), -torch.ones(8, 4), g),
+              lambda: _finite_row("L = 100 000", 0.01 + 0.2 * torch.rand(1, 8, 100_000, generator=g),
+                                  -(0.5 + torch.rand(8, 4, generator=g)), g),
+              lambda: _complex_row(g)]
+    out = ["| check | triton | mamba_ssm | reference |", "|---|---|---|---|"]
+    for check in checks:
+        try:
+            out.append(check())
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            out.append(f"| {check.__name__} failed: {type(e).__name__}: {str(e).splitlines()[0][:100]} | | | |")
+        print(out[-1], flush=True)
+    return out
+
+
 def format_table(rows, copy_gbs):
     head = ("| batch, D, N, L | method | rel. err | fwd ms | fwd GB/s | fwd % copy | fwd+bwd ms | fwd+bwd GB/s "
             "| fwd+bwd % copy | triton speed-up fwd | triton speed-up fwd+bwd |")
@@ -290,7 +387,9 @@ def _config(text):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--sizes", nargs="*", help="batch,D,N,L ... (default: the GPU or CPU list)")
+    p.add_argument("--sizes", nargs="*", help="batch,D,N,L[,G] ... (default: the GPU or CPU list)")
+    p.add_argument("--extra", action="store_true",
+                   help="on CUDA also the CUDA-graph timing, the precision case and the extreme inputs")
     p.add_argument("--verify-batch", type=int, default=2, help="sequences checked against float64 (default 2)")
     p.add_argument("--loop-max-len", type=int, default=256, help="steps of the reference loop actually timed")
     p.add_argument("--tol", type=float, default=1e-4, help="largest relative error that passes verification")
