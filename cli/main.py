@@ -14,6 +14,7 @@ import click
 from . import construct, fit
 from . import rates
 from . import sensitivity
+from . import train, reproduce
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,6 +32,8 @@ approx.add_command(fit.fit)
 approx.add_command(construct.construct)
 approx.add_command(rates.rates)
 approx.add_command(sensitivity.sensitivity)
+approx.add_command(train.train)
+approx.add_command(reproduce.reproduce)
 
 
 def main(argv=None):
