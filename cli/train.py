@@ -141,8 +141,8 @@ def format_train(record: dict) -> str:
 @click.option("--model", type=click.Choice(list(MODELS)), default="mamba", show_default=True,
               help="mamba (S6, no conv/gate), s4d (no conv/gate), transformer (1 layer, learned PE).")
 @click.option("--pe", is_flag=True, default=False, help="Position in the last embedding element (mamba, s4d).")
-@click.option("--pe-scale", type=click.Choice(["t/T", "t"]), default=None,
-              help="Value of the position element: t/T (default) or t.")
+@click.option("--pe-scale", type=click.Choice(["t", "t/T"]), default=None,
+              help="Value of the position element: the index t (default) or t/T.")
 @click.option("--d", type=int, default=None, help="Embedding size d (mamba/s4d default 32, transformer 16).")
 @click.option("--n", "N", type=int, default=None, help="State size N (mamba, s4d; default 8).")
 @click.option("--heads", type=int, default=None, help="Attention heads (transformer; default 1).")
