@@ -81,8 +81,9 @@ def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_s
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1) and print the paper's number beside the
     measured one in every cell, or Fig. 1's distribution of e^(−λΔ_t).
 
-    The default recipe is the budget one (40 epochs of 10⁴ sequences; App. D.1's full recipe is --recipe paper,
-    ~3.75·10⁶ steps per run); the report says how the recipe used differs from the paper's. Finished runs are
+    The default recipe is the budget one (50 epochs of 10⁴ sequences at lr 0.01, 10⁴ test sequences; App. D.1's
+    full recipe is --recipe paper, ~3.75·10⁶ steps per run); the report says how the recipe used differs from the
+    paper's. Finished runs are
     read from the store, so a second call resumes. Under torchrun the runs are sharded over the processes.
 
     Example: approx reproduce table-a1 --lengths 10 --d 8 32 --seeds 3

@@ -60,8 +60,8 @@ def recipe_options(default: str):
     """The recipe, seeds, store and device options (``default``: the named recipe the command starts from)."""
     opts = [
         click.option("--recipe", "recipe_name", type=click.Choice(list(RECIPES)), default=default, show_default=True,
-                     help="Start from App. D.1's recipe (paper) or the reduced one of `reproduce` (budget: 40 "
-                          "epochs of 10⁴ sequences); the options below override it."),
+                     help="Start from App. D.1's recipe (paper) or the reduced one of `reproduce` (budget: 50 "
+                          "epochs of 10⁴ sequences at lr 0.01); the options below override it."),
         click.option("--epochs", type=int, default=None, help="Epochs (paper 600)."),
         click.option("--batch-size", type=int, default=None, help="Batch size (paper 16)."),
         click.option("--lr", type=float, multiple=True,
@@ -141,8 +141,8 @@ def format_train(record: dict) -> str:
 @click.option("--model", type=click.Choice(list(MODELS)), default="mamba", show_default=True,
               help="mamba (S6, no conv/gate), s4d (no conv/gate), transformer (1 layer, learned PE).")
 @click.option("--pe", is_flag=True, default=False, help="Position in the last embedding element (mamba, s4d).")
-@click.option("--pe-scale", type=click.Choice(["t", "t/T"]), default=None,
-              help="Value of the position element: the index t (default) or t/T.")
+@click.option("--pe-scale", type=click.Choice(["t/T", "t"]), default=None,
+              help="Value of the position element: t/T (default) or the index t.")
 @click.option("--d", type=int, default=None, help="Embedding size d (mamba/s4d default 32, transformer 16).")
 @click.option("--n", "N", type=int, default=None, help="State size N (mamba, s4d; default 8).")
 @click.option("--heads", type=int, default=None, help="Attention heads (transformer; default 1).")

@@ -132,7 +132,7 @@ def transformer_reference(p, tokens, pe_scale, cfg):
 
 REFERENCES = {"mamba": mamba_reference, "s4d": s4d_reference, "transformer": transformer_reference}
 CASES = [("mamba", dict(d=20, N=3, pe=True)), ("mamba", dict(d=33, N=1)), ("mamba", dict(d=5, N=2, pe=True,
-          pe_scale="t/T")), ("s4d", dict(d=6, N=4, pe=True)), ("s4d", dict(d=3, N=1)), ("transformer", dict(d=8)),
+          pe_scale="t")), ("s4d", dict(d=6, N=4, pe=True)), ("s4d", dict(d=3, N=1)), ("transformer", dict(d=8)),
          ("transformer", dict(d=12, heads=3))]
 
 

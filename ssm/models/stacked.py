@@ -19,21 +19,21 @@ import torch
 
 from signals.checks import check_choice, check_int
 
-PE_SCALES = ("t", "t/T")
+PE_SCALES = ("t/T", "t")
 LN_EPS = 1e-5
 
 
 @dataclasses.dataclass(frozen=True)
 class SSMConfig:
     """A 1-layer SSM model of Tab. 1: embedding size ``d``, state size ``N``, positional encoding ``pe`` (the
-    position in the last embedding element, scaled by ``pe_scale``: ``"t"`` → the index t = 1..T, as the Cor. 2
-    construction reads it (the default), or ``"t/T"`` → t/T ∈ (0, 1], as Thm. 1's time channel)."""
+    position in the last embedding element, scaled by ``pe_scale``: ``"t/T"`` → t/T ∈ (0, 1], as Thm. 1's time
+    channel s ∈ [0, 1] (the default), or ``"t"`` → the index t = 1..T, as the Cor. 2 construction reads it)."""
 
     name: ClassVar[str]
     d: int = 32
     N: int = 8
     pe: bool = False
-    pe_scale: str = "t"
+    pe_scale: str = "t/T"
 
     def __post_init__(self):
         check_int("d", self.d, 1)
