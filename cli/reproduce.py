@@ -66,7 +66,7 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
 
 
 @click.command("reproduce", cls=ReproduceCommand)
-@click.argument("what", type=click.Choice(WHAT))
+@click.argument("what", type=click.Choice(WHAT), metavar="WHAT")
 @click.option("--lengths", type=int, multiple=True, help="Only these sequence lengths T (several after one flag).")
 @click.option("--models", type=click.Choice(VARIANTS), multiple=True, help="Only these rows (several after one flag).")
 @click.option("--d", "d", type=int, multiple=True, help="Only these embedding sizes d.")

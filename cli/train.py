@@ -137,7 +137,7 @@ def format_train(record: dict) -> str:
 
 
 @click.command("train", cls=VariadicCommand)
-@click.argument("task", type=click.Choice(TASKS))
+@click.argument("task", type=click.Choice(TASKS), metavar="TASK")
 @click.option("--model", type=click.Choice(list(MODELS)), default="mamba", show_default=True,
               help="mamba (S6, no conv/gate), s4d (no conv/gate), transformer (1 layer, learned PE).")
 @click.option("--pe", is_flag=True, default=False, help="Position in the last embedding element (mamba, s4d).")
