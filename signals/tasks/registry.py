@@ -25,6 +25,16 @@ from .mqar import mqar
 class _Task:
     name: ClassVar[str]
 
+    @property
+    def vocab_size(self) -> int:
+        """Input tokens."""
+        return self.vocab
+
+    @property
+    def num_classes(self) -> int:
+        """Output logits."""
+        return self.vocab
+
     def to_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}
 
@@ -54,14 +64,6 @@ class KeepNthConfig(_Task):
         if self.positions == "after-n" and self.nth == self.length:
             raise ValueError(f"positions 'after-n' scores nothing when nth = length = {self.length}")
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab
-
-    @property
-    def num_classes(self) -> int:
-        return self.vocab
-
     def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
         return keep_nth(samples, self.length, self.nth, self.vocab, seed=seed, positions=self.positions,
                         device=device)
@@ -87,10 +89,6 @@ class MQARConfig(_Task):
     @property
     def vocab_size(self) -> int:
         return self.kappa + self.vocab
-
-    @property
-    def num_classes(self) -> int:
-        return self.vocab
 
     def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
         return TaskBatch(*(t.to(device) for t in mqar(samples, self.length, self.kappa, self.vocab, seed=seed)))
@@ -118,10 +116,6 @@ class InductionConfig(_Task):
             raise ValueError(f"the hard setting needs 1 ≤ ⌊γT⌋ < T/2, got gamma={self.gamma}, length={self.length}")
 
     @property
-    def vocab_size(self) -> int:
-        return self.vocab
-
-    @property
     def num_classes(self) -> int:
         return self.vocab + 1
 
@@ -133,17 +127,23 @@ class InductionConfig(_Task):
 TASK_CONFIGS = {cls.name: cls for cls in (KeepNthConfig, MQARConfig, InductionConfig)}
 
 
-def make_task(name: str, **fields):
-    """The config of task ``name`` with ``fields`` (None values are left at their defaults)."""
-    cls = TASK_CONFIGS.get(name)
+def make_config(registry: dict, what: str, name: str, fields: dict):
+    """``registry[name](**fields)`` with None values left at their defaults; an unknown ``name`` or a field the
+    config does not have is a ValueError naming it (``what``: "task" or "model")."""
+    cls = registry.get(name)
     if cls is None:
-        raise ValueError(f"task must be one of {', '.join(TASK_CONFIGS)}, got {name!r}")
+        raise ValueError(f"{what} must be one of {', '.join(registry)}, got {name!r}")
     known = {f.name for f in dataclasses.fields(cls)}
     given = {k: v for k, v in fields.items() if v is not None}
     for k in given:
         if k not in known:
-            raise ValueError(f"{k} does not apply to task {name} (its fields: {', '.join(sorted(known))})")
+            raise ValueError(f"{k} does not apply to {what} {name} (its fields: {', '.join(sorted(known))})")
     return cls(**given)
+
+
+def make_task(name: str, **fields):
+    """The config of task ``name`` with ``fields`` (None values are left at their defaults)."""
+    return make_config(TASK_CONFIGS, "task", name, fields)
 
 
 def task_from_dict(d: dict):

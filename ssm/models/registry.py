@@ -6,7 +6,7 @@ command line read the registry.
 """
 from __future__ import annotations
 
-import dataclasses
+from signals.tasks.registry import make_config
 
 from .mamba import MambaConfig, StackedMamba
 from .s4d import S4DConfig, StackedS4D
@@ -18,16 +18,7 @@ MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, Stack
 def make_model_config(name: str, **fields):
     """The config of model ``name`` with ``fields`` (None values keep their defaults; a field the model does not
     have is a ValueError naming it)."""
-    cls = MODELS.get(name)
-    if cls is None:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
-    config_class = cls.config_class
-    known = {f.name for f in dataclasses.fields(config_class)}
-    given = {k: v for k, v in fields.items() if v is not None}
-    for k in given:
-        if k not in known:
-            raise ValueError(f"{k} does not apply to model {name} (its fields: {', '.join(sorted(known))})")
-    return config_class(**given)
+    return make_config({k: v.config_class for k, v in MODELS.items()}, "model", name, fields)
 
 
 def model_from_dict(d: dict):

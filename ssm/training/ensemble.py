@@ -156,8 +156,15 @@ class EnsembleTrainer:
         or epoch boundary) and when a KeyboardInterrupt stops the run.
         """
         steps_per_epoch = self.recipe.steps_per_epoch
-        last = time.monotonic()
-        started = last
+        clock = {"last": time.monotonic(), "started": time.monotonic()}
+
+        def save(force=False):
+            if checkpoint is not None and (force or time.monotonic() - clock["last"] >= checkpoint_every):
+                self._tick(clock["started"])
+                clock["started"] = time.monotonic()
+                checkpoint(self)
+                clock["last"] = time.monotonic()
+
         try:
             while self.epoch < self.recipe.epochs:
                 if self.step_in_epoch == 0:
@@ -169,26 +176,16 @@ class EnsembleTrainer:
                     self.step_in_epoch += 1
                     if on_step is not None:
                         on_step(self)
-                    if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
-                        self._tick(started)
-                        started = time.monotonic()
-                        checkpoint(self)
-                        last = time.monotonic()
+                    save()
                 self._end_epoch()
                 self.epoch, self.step_in_epoch = self.epoch + 1, 0
                 if on_epoch is not None:
                     on_epoch(self)
-                if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
-                    self._tick(started)
-                    started = time.monotonic()
-                    checkpoint(self)
-                    last = time.monotonic()
+                save()
         except KeyboardInterrupt:
-            if checkpoint is not None:
-                self._tick(started)
-                checkpoint(self)
+            save(force=True)
             raise
-        self._tick(started)
+        self._tick(clock["started"])
 
     def _tick(self, started: float) -> None:
         self.wall_s += time.monotonic() - started
