@@ -73,8 +73,9 @@ def verify(args, device) -> list:
     ens.step()
     one.step()
     worst = max(float((ens.params[k][0] - one.params[k][0]).detach().abs().max()) for k in ens.params)
-    assert worst <= 1e-5, f"member 0 of the ensemble differs from a one-member run by {worst:g}"
-    done.append(f"member 0 after one step = a one-member run (max |Δ| {worst:.1e})")
+    bound = 1e-3 * ens.recipe.lr          # float32 rounding, amplified where Adam's first step divides g by |g| + ε
+    assert worst <= bound, f"member 0 of the ensemble differs from a one-member run by {worst:g} > {bound:g}"
+    done.append(f"member 0 after one step = a one-member run (max |Δ| {worst:.1e} ≤ 10⁻³·lr)")
     if device.type == "cuda":
         eager, graphed = make(args, args.members, device, False), make(args, args.members, device, True)
         for _ in range(2):
