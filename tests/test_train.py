@@ -160,3 +160,10 @@ def test_batch_order_is_a_fresh_permutation_per_epoch_and_member():
     t.epoch = 1
     t._start_epoch()
     assert not torch.equal(first, t.order)
+
+
+def test_data_larger_than_the_free_memory_is_refused_before_it_is_drawn(monkeypatch):
+    import ssm.training.data as data
+    monkeypatch.setattr(data, "free_memory", lambda device: 1000)
+    with pytest.raises(ValueError, match=r"the data sets of this group need .* GiB are free on cpu"):
+        GroupData([make_task("keep-nth", length=6, nth=2, vocab=7)], TINY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from kernels import free_memory
 from signals.tasks import IGNORE, TaskBatch
 
 SPLITS = ("train", "val", "test")
@@ -45,6 +46,11 @@ class GroupData:
         self.data_id = torch.tensor([distinct.index(t) for t in tasks], dtype=torch.int64, device=device)
         seeds = recipe.data_seeds()
         sizes = {"train": recipe.train_size, "val": recipe.val_size, "test": recipe.test_size}
+        need = len(distinct) * sum(sizes.values()) * self.length * 17            # int64 inputs, targets; bool mask
+        free = free_memory(torch.device(device or "cpu"))
+        if need > free:
+            raise ValueError(f"the data sets of this group need {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are "
+                             f"free on {device or 'cpu'}; lower train_size or test_size")
         self.sets = {}
         for split in SPLITS:
             parts = [pad(t.generate(sizes[split], seeds[split], device), self.length) for t in distinct]

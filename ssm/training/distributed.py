@@ -34,9 +34,16 @@ def init(device: torch.device) -> tuple:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def finish() -> None:
+    """Wait for every process of the sweep, then leave the process group (nothing without one)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_main() -> bool:
-    """Whether this process reports the sweep (rank 0, or the only process)."""
-    return not dist.is_initialized() or dist.get_rank() == 0
+    """Whether this process reports the sweep (rank 0 of torchrun's ``RANK``, or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def device(name="auto") -> torch.device:
@@ -45,9 +52,3 @@ def device(name="auto") -> torch.device:
     if dev.type == "cuda" and world_size() > 1:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return dev
-
-
-def barrier() -> None:
-    """Wait for every process of the sweep (nothing without a process group)."""
-    if dist.is_initialized():
-        dist.barrier()

@@ -138,7 +138,7 @@ def run_sweep(runs, *, store=None, device="auto", dtype=torch.float32, graph="au
                                                       checkpoint_every=checkpoint_every, progress=progress,
                                                       shard=(rank, world)):
                 done[record["key"]] = {"record": record, "arrays": arrays, "reused": False}
-        distributed.barrier()
+        distributed.finish()
         if world > 1:
             for r in runs:
                 if r.key not in done:
