@@ -5,7 +5,6 @@ Both take plain numbers (lists and dictionaries), so this module knows nothing o
 from __future__ import annotations
 
 import io
-import math
 
 from .plots import FORMATS, check_plot_path, plt
 from .records import atomic_write
@@ -84,7 +83,3 @@ def plot_multipliers(summary: dict, path, title: str = ""):
     fig.tight_layout()
     return _save(fig, path)
 
-
-def finite(values) -> list:
-    """``values`` with NaN kept as NaN and everything a float (for JSON-read curves)."""
-    return [float(v) if v is not None else math.nan for v in values]

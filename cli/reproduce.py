@@ -35,10 +35,11 @@ def format_table(what: str, result: dict, recipe, seeds: int) -> str:
     for c in result["cells"]:
         p, m = c["paper"], c["measured"]
         mark = "" if c["agree"] else "  ✗"
-        lines.append(f"{c['variant']:<12} {c['config']:<10} {c['T']:>3}  {p['params_k']:>7.1f}k / {m['parameters']:>6}  "
-                     f"{_acc(p['accuracy'], p['se']):>11}  {_acc(m['accuracy'], m['se']):>11}  "
-                     f"{p['epochs']:>7} / {m['epochs']:>6.1f}  "
-                     f"{verdict(c['paper_solved']) + ' / ' + verdict(c['measured_solved']):>19}{mark}")
+        verdicts = verdict(c["paper_solved"]) + " / " + verdict(c["measured_solved"])
+        lines.append(f"{c['variant']:<12} {c['config']:<10} {c['T']:>3}  "
+                     f"{p['params_k']:>7.1f}k / {m['parameters']:>6}  {_acc(p['accuracy'], p['se']):>11}  "
+                     f"{_acc(m['accuracy'], m['se']):>11}  {p['epochs']:>7} / {m['epochs']:>6.1f}  "
+                     f"{verdicts:>19}{mark}")
     share = result["agree"] / result["total"]
     lines += ["", f"agreement: {result['agree']} of {result['total']} cells ({share:.0%}) have the paper's verdict"]
     for c in result["cells"]:
@@ -60,8 +61,8 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
             q = s["quantiles"]
             lines.append(f"{name:<6} {T:>3}  {q[0.1]:>6.3f} {q[0.5]:>7.3f} {q[0.9]:>6.3f} {s['mean']:>6.3f}  "
                          f"{s['zero_before_n']:>16.3f}  {s['one_from_n']:>16.3f}")
-    lines += ["", "Paper (Fig. 1): for Mamba e^(−λΔ_t) is mostly 0 before t = n and mostly 1 from n on; S4D's e^(Λ) "
-                  "is the same at every step."]
+    lines += ["", "Paper (Fig. 1): for Mamba e^(−λΔ_t) is mostly 0 before t = n and mostly 1 from n on; "
+                  "S4D's e^(Λ) is the same at every step."]
     return "\n".join(lines)
 
 
@@ -115,7 +116,8 @@ def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_s
         summary = fig1.summarise(runs, results, samples=samples)
         if plot is not None:
             from approx.plots_training import plot_multipliers
-            plot_multipliers(summary, plot, title="Fig. 1: e^(−λΔ_t) of Mamba+PE and S4D+PE on KEEP FIFTH test inputs")
+            plot_multipliers(summary, plot,
+                             title="Fig. 1: e^(−λΔ_t) of Mamba+PE and S4D+PE on KEEP FIFTH test inputs")
         text, metrics = format_fig1(summary, recipe, len(seeds_), samples), {"fig1": summary}
     else:
         result = compare(what, cells, results, recipe)

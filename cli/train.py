@@ -127,8 +127,9 @@ def format_train(record: dict) -> str:
              f"{'seed':>4}  {'lr':>8}  {'test acc.':>9}  {'test loss':>10}  {'epochs':>6}  {'early stop':>10}  "
              f"{'steps':>8}  {'run':>10}"]
     for r in met["runs"]:
+        stop, origin = "yes" if r["stopped"] else "no", "stored" if r["reused"] else "trained"
         lines.append(f"{r['seed']:>4}  {r['lr']:>8.3g}  {r['accuracy']:>9.4f}  {r['loss']:>10.3e}  {r['epochs']:>6}  "
-                     f"{'yes' if r['stopped'] else 'no':>10}  {r['steps']:>8}  {'stored' if r['reused'] else 'trained':>10}")
+                     f"{stop:>10}  {r['steps']:>8}  {origin:>10}")
     se = "" if met["seeds"] < 2 else f" (s.e. {met['accuracy_se']:.2f} over {met['seeds']} runs)"
     lines += ["", f"test accuracy {met['accuracy']:.4f}{se}, mean epochs {met['epochs']:.1f}, "
                   f"solved (≥ 0.95): {'yes' if met['accuracy'] >= 0.95 else 'no'}; wall {record['wall_s']:.1f} s "

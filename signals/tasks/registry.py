@@ -113,7 +113,8 @@ class InductionConfig(_Task):
         check_float("gamma", self.gamma, 0.0, 0.5, low_open=True)
         r_max = int(self.gamma * self.length)
         if self.hard_prob > 0 and not 1 <= r_max < self.length - r_max:
-            raise ValueError(f"the hard setting needs 1 ≤ ⌊γT⌋ < T/2, got gamma={self.gamma}, length={self.length}")
+            raise ValueError(f"the hard setting needs 1 ≤ ⌊γT⌋ < T/2, got gamma={self.gamma}, "
+                             f"length={self.length}")
 
     @property
     def num_classes(self) -> int:

@@ -5,11 +5,11 @@ For one member, with x_t = E[token_t] ∈ R^d (or [E[token_t]; p_t] with positio
     x̄_t = LN_in(x_t)                                                  (LayerNorm, weight and bias)
     [δ_t; B_t; C_t] = W_x x̄_t,   δ_t ∈ R^R, B_t, C_t ∈ R^N            (x_proj, no bias; R = ⌈d/16⌉)
     Δ_t = SoftPlus(W_Δ δ_t + b_Δ) ∈ R^d                               (dt_proj; eq. 14c)
-    h_t = e^{Λ ⊙ (Δ_t ⊗ 1_N)} ⊙ h_{t−1} + (Δ_t ⊙ x̄_t) ⊗ B_t,  Λ = −exp(A_log) ∈ R^{d×N}   (eq. 14f)
+    h_t = e^{Λ ⊙ (Δ_t ⊗ 1_N)} ⊙ h_{t−1} + (Δ_t ⊙ x̄_t) ⊗ B_t,  Λ = −exp(A_log) ∈ R^{d×N}  (eq. 14f)
     y_t = h_t C_t + D ⊙ x̄_t                                            (eq. 14g without gate, skip D)
     logits_t = W_o LN_out(y_t) ∈ R^{|V|}                              (untied head, no bias)
 
-Parameters per member (factsheet formula of Tables A.1–A.4):
+Parameters per member (the formula that reproduces every "# prm." of Tables A.1–A.4):
 |V|·d_e + d·|V| + d·N + d·(R + 2N) + R·d + d + 5d, d_e = d or d − 1, the 5d being D and the two LayerNorms.
 Initialisation as mamba_ssm: A_log = log(1..N) per channel (S4D-real), D = 1, b_Δ = SoftPlus⁻¹(Δ₀) with
 Δ₀ ~ LogUniform[10⁻³, 10⁻¹], W_Δ ~ U(±R^{−1/2}), W_x and W_o ~ U(±d^{−1/2}), E ~ N(0, 1).

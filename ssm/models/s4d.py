@@ -2,13 +2,14 @@
 
 For one member, with x_t and x̄_t = LN_in(x_t) as in :mod:`ssm.models.mamba`:
 
-    h_t = e^{Λ} ⊙ h_{t−1} + x̄_t ⊗ B,   Λ = −exp(A_log) ∈ R^{d×N}, B ∈ R^N      (eq. 14f with Δ_t = 1, B_t = B)
+    h_t = e^{Λ} ⊙ h_{t−1} + x̄_t ⊗ B,   Λ = −exp(A_log) ∈ R^{d×N}, B ∈ R^N    (eq. 14f, Δ_t = 1, B_t = B)
     y_t[c] = Σ_n C[c, n] h_t[c, n],    C ∈ R^{d×N}: one output vector per channel, as in S4D (Gu et al., 2022)
     logits_t = W_o LN_out(y_t)                                                   (untied head, no bias)
 
-Parameters per member (factsheet formula): |V|·d_e + d·|V| + 2dN + N + 4d (Λ and C: 2dN, B: N, the two
-LayerNorms: 4d; no skip D). Initialisation: Λ[c, n] = −(n + 1)·Δ_c with Δ_c ~ LogUniform[10⁻³, 10⁻¹] (S4D-real
-with its step folded in, since Δ ≡ 1), B = 1, C ~ N(0, 1/N), E ~ N(0, 1), W_o ~ U(±d^{−1/2}).
+Parameters per member (the formula that reproduces every "# prm." of Tables A.1–A.4):
+|V|·d_e + d·|V| + 2dN + N + 4d (Λ and C: 2dN, B: N, the two LayerNorms: 4d; no skip D).
+Initialisation: Λ[c, n] = −(n + 1)·Δ_c with Δ_c ~ LogUniform[10⁻³, 10⁻¹] (S4D-real with its step folded in, since
+Δ ≡ 1), B = 1, C ~ N(0, 1/N), E ~ N(0, 1), W_o ~ U(±d^{−1/2}).
 
 The mixer is linear and time-invariant, so it runs as S4D does, as a causal convolution with the kernel
 K[c, k] = Σ_n C[c, n] B[n] e^{Λ[c, n] k}, k = 0..L−1 (one Toeplitz matmul per member and channel).

@@ -19,7 +19,7 @@ import torch
 
 
 def cosine(lr: torch.Tensor, lr_min: torch.Tensor, progress: torch.Tensor, total: int) -> torch.Tensor:
-    """η = η_min + (η − η_min)(1 + cos(π·progress/total))/2 per member: lr, lr_min (R,), progress a 0-dim tensor."""
+    """η = η_min + (η − η_min)(1 + cos(π·progress/total))/2 per member: lr, lr_min (R,), progress 0-dim."""
     return lr_min + (lr - lr_min) * 0.5 * (1 + torch.cos(progress.to(lr.dtype) * (math.pi / total)))
 
 

@@ -118,7 +118,7 @@ S4D | d=64, N=64 | 0.09 (0.00) | 600 | 24.9k | 0.09 (0.00) | 600 | 24.9k | 0.09 
 """),
 }
 
-#: cells whose printed values look copied from another column (fact sheet A-8): (table, row, T)
+#: cells whose printed values look copied from another column of Tables A.1–A.2: (table, row, T)
 SUSPECT = {("table-a2", "TRANSFORMER", 30), ("table-a2", "S4D (+PE)", 30)}
 
 _ACC = re.compile(r"^([0-9.]+) \(([0-9.]+)\)$")
