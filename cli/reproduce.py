@@ -66,7 +66,8 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
     return "\n".join(lines)
 
 
-@click.command("reproduce", cls=ReproduceCommand)
+@click.command("reproduce", cls=ReproduceCommand,
+               short_help="Table 1, Tables A.1–A.4 or Fig. 1 trained, beside the paper's numbers.")
 @click.argument("what", type=click.Choice(WHAT), metavar="WHAT")
 @click.option("--lengths", type=int, multiple=True, help="Only these sequence lengths T (several after one flag).")
 @click.option("--models", type=click.Choice(VARIANTS), multiple=True, help="Only these rows (several after one flag).")

@@ -137,7 +137,8 @@ def format_train(record: dict) -> str:
     return "\n".join(lines)
 
 
-@click.command("train", cls=VariadicCommand)
+@click.command("train", cls=VariadicCommand,
+               short_help="Train a model on a token task, seeds as one ensemble; print test accuracy.")
 @click.argument("task", type=click.Choice(TASKS), metavar="TASK")
 @click.option("--model", type=click.Choice(list(MODELS)), default="mamba", show_default=True,
               help="mamba (S6, no conv/gate), s4d (no conv/gate), transformer (1 layer, learned PE).")

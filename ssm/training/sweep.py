@@ -91,7 +91,7 @@ def train_group(group, *, device, dtype=torch.float32, graph="auto", db=None, ch
                    "epochs": epochs[i], "stopped": bool(stopped[i]), "steps": int(steps[i]),
                    "parameters": model.parameters(run.task.length)}
         record = make_record(config, metrics, seed=run.seed, device=device, wall_s=trainer.wall_s,
-                             recipe_deviation=deviation(run.recipe), scored=run.task.describe(),
+                             recipe_deviation=deviation(run.recipe),
                              group={"key": Store.key(group.config()), "members": len(runs),
                                     "resumed_from": resumed}, shard={"rank": shard[0], "world": shard[1]})
         arrays = {f"curve.{k}": np.array([row[i] for row in trainer.history[k]], dtype=np.float64) for k in CURVES}
