@@ -5,7 +5,7 @@
 #
 #   1. benchmarks/train.py: the training throughput of 64 Mamba+PE members (d = 32, N = 8, T = 50, batch 16),
 #      eager, CUDA-graphed and per member, after verifying the step (≤ 2 minutes);
-#   2. approx reproduce table1 with the budget recipe (docs/training.md), its runs in STORE_DIR/table1.sqlite,
+#   2. approx reproduce table1 with the budget recipe (docs/training.md), its runs in STORE_DIR/runs.sqlite,
 #      checkpointed every 60 s and stopped by SIGINT after 6 minutes (a checkpoint is written on the way out).
 #      A second call with the same STORE_DIR resumes: finished runs are read back, a run in progress continues
 #      from its checkpoint. Carry STORE_DIR between calls.
@@ -28,6 +28,6 @@ export PYTHONUNBUFFERED=1
 timeout 120 python3 benchmarks/train.py --json "$OUT/train-bench.json" > "$OUT/train-bench.txt" 2>&1
 echo "benchmark exit $?" >> "$OUT/train-bench.txt"
 timeout --signal=INT --kill-after=60 360 python3 -m cli.main reproduce table1 --device cuda --no-progress \
-  --store "$STORE_DIR/table1.sqlite" --checkpoint-every 60 > "$OUT/table1.txt" 2>&1
+  --store "$STORE_DIR/runs.sqlite" --checkpoint-every 60 > "$OUT/table1.txt" 2>&1
 echo "reproduce exit $? (130 or 124: stopped by the time limit; call again to resume)" >> "$OUT/table1.txt"
 cat "$OUT/train-device.txt" "$OUT/train-bench.txt" "$OUT/table1.txt"
