@@ -15,6 +15,7 @@ import click
 from . import construct, fit
 from . import rates
 from . import sensitivity
+from . import train, reproduce
 from .options import to_flags
 
 
@@ -46,6 +47,8 @@ approx.add_command(fit.fit)
 approx.add_command(construct.construct)
 approx.add_command(rates.rates)
 approx.add_command(sensitivity.sensitivity)
+approx.add_command(train.train)
+approx.add_command(reproduce.reproduce)
 
 
 def main(argv=None):

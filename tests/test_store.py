@@ -1,4 +1,5 @@
-"""approx.store: the SQLite results store (DESIGN §4) — round trips, reuse by key, bad files."""
+"""approx.store: the SQLite results store (docs/design.md §4, §6) — round trips, reuse by key, bad files, the
+format mark, checkpoints."""
 import sqlite3
 
 import numpy as np
@@ -51,3 +52,54 @@ def test_foreign_table_layout_and_directory_are_rejected(tmp_path):
         Store(other)
     with pytest.raises(ValueError, match="is a directory"):
         Store(tmp_path)
+
+
+def _bytes(path):
+    return path.read_bytes()
+
+
+def test_a_store_of_another_format_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with Store(path) as s:
+        s.put({"kind": "k", "i": 1}, {"v": 1})
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = '99' WHERE name = 'format'")
+    con.commit()
+    con.close()
+    before = _bytes(path)
+    with pytest.raises(ValueError, match=r"written by another version of the lab \(store format 99; this lab reads "
+                                         r"format 2\)"):
+        Store(path)
+    assert _bytes(path) == before
+
+
+def test_a_format_1_store_is_upgraded_in_place_with_its_results_kept(tmp_path):
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE results (key TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, "
+                "record TEXT NOT NULL, arrays BLOB, created REAL NOT NULL)")
+    con.execute("INSERT INTO results VALUES ('abc', 'k', '{}', '{\"v\": 7}', NULL, 0)")
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        assert len(s) == 1 and s.keys() == ["abc"]
+        assert s.checkpoints() == []
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM meta WHERE name = 'format'").fetchone() == ("2",)
+    con.close()
+
+
+def test_checkpoints_replace_and_finish_deletes_them_with_the_results_written(tmp_path):
+    unit = {"kind": "train-group", "members": ["a", "b"]}
+    with Store(tmp_path / "runs.sqlite") as s:
+        assert s.get_checkpoint(unit) is None
+        s.put_checkpoint(unit, b"first", {"epoch": 1})
+        s.put_checkpoint(unit, b"\x00second", {"epoch": 2})
+        assert s.get_checkpoint(unit) == (b"\x00second", {"epoch": 2})
+        assert s.checkpoints("train-group") == [(config_hash(unit), {"epoch": 2})]
+        keys = s.finish([({"kind": "train", "m": 1}, {"r": 1}, {"w": np.arange(3)}),
+                         ({"kind": "train", "m": 2}, {"r": 2}, None)], checkpoint=unit)
+        assert s.get_checkpoint(unit) is None and len(s) == 2
+        assert keys == [config_hash({"kind": "train", "m": 1}), config_hash({"kind": "train", "m": 2})]
+        assert [c for _, c in s.configs("train")] == [{"kind": "train", "m": 1}, {"kind": "train", "m": 2}]
+        assert np.array_equal(s.get({"kind": "train", "m": 1})[1]["w"], np.arange(3))

@@ -169,3 +169,65 @@ def test_task_file_not_an_archive(tmp_path):
     junk.write_bytes(b"this is not a zip file")
     with pytest.raises(ValueError, match="cannot read as .npz"):
         load_task_file(junk, vocab_size=3, num_classes=3)
+
+
+# the counter-based generator and the task registry ------------------------------------------------------------
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_counter_streams_equal_scalar_splitmix64(device):
+    from signals.tasks.counter import MASK64, bits, splitmix64, stream
+    for state in (0, 1, stream(7, 3), (1 << 64) - 1):
+        got = bits(state, (3, 5), device=device).cpu().flatten().tolist()
+        assert [g & MASK64 for g in got] == [splitmix64(state, i) for i in range(15)]
+    rows = bits([5, 9], (2, 4), device=device).cpu().tolist()
+    assert [[x & MASK64 for x in r] for r in rows] == [[splitmix64(s, i) for i in range(4)] for s in (5, 9)]
+    assert splitmix64(0, 0) == 0xE220A8397B1DCDAF                 # the first output of SplitMix64 seeded with 0
+
+
+def test_counter_integers_are_uniform_and_permutations_are_permutations():
+    from signals.tasks.counter import integers, permutations, stream
+    x = integers(stream(1), (200_000,), 128)
+    counts = torch.bincount(x, minlength=128).double()
+    chi2 = float(((counts - counts.mean()) ** 2 / counts.mean()).sum())
+    assert 0 <= int(x.min()) and int(x.max()) < 128 and chi2 < 127 + 6 * (2 * 127) ** 0.5
+    p = permutations([stream(2), stream(3)], 50)
+    assert all(sorted(r) == list(range(50)) for r in p.tolist()) and not torch.equal(p[0], p[1])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        stream(-1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_keep_nth_is_the_same_on_every_device_and_scores_the_chosen_positions(device):
+    a = keep_nth(7, 12, 5, 128, seed=4)
+    b = keep_nth(7, 12, 5, 128, seed=4, device=device)
+    assert all(torch.equal(x, y.cpu()) for x, y in zip(a, b))
+    after = keep_nth(7, 12, 5, 128, seed=4, positions="after-n")
+    assert torch.equal(after.inputs, a.inputs)
+    assert after.mask[:, 5:].all() and not after.mask[:, :5].any()          # t = 6..12: t > n
+    with pytest.raises(ValueError, match="positions must be one of from-n, after-n"):
+        keep_nth(7, 12, 5, 128, positions="all")
+    with pytest.raises(ValueError, match="empty for n = T = 5"):
+        keep_nth(3, 5, 5, 8, positions="after-n")
+
+
+def test_registry_configs_generate_record_and_refuse():
+    from signals.tasks import TASK_CONFIGS, make_task, task_from_dict
+    assert set(TASK_CONFIGS) == {"keep-nth", "mqar", "induction"}
+    k = make_task("keep-nth", length=10, nth=3, vocab=9)
+    assert (k.vocab_size, k.num_classes) == (9, 9) and task_from_dict(k.to_dict()) == k
+    assert torch.equal(k.generate(4, 1).inputs, keep_nth(4, 10, 3, 9, seed=1).inputs)
+    m = make_task("mqar", length=12, kappa=2, vocab=5)
+    assert (m.vocab_size, m.num_classes) == (7, 5) and torch.equal(m.generate(3, 2).targets,
+                                                                    mqar(3, 12, 2, 5, seed=2).targets)
+    i = make_task("induction", length=20, vocab=4)
+    assert (i.vocab_size, i.num_classes, i.hard_prob) == (4, 5, 0.75)
+    for call, msg in ((lambda: make_task("copy"), "task must be one of keep-nth, mqar, induction"),
+                      (lambda: make_task("keep-nth", kappa=3), "kappa does not apply to task keep-nth"),
+                      (lambda: make_task("keep-nth", nth=11, length=10), "nth must be at most the sequence length"),
+                      (lambda: make_task("mqar", length=5, kappa=2), "MQAR needs length ≥ 3·kappa = 6"),
+                      (lambda: make_task("induction", length=8), "the hard setting needs")):
+        with pytest.raises(ValueError, match=msg):
+            call()

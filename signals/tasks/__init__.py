@@ -12,14 +12,19 @@ Positions are 1-based in the formulas, 0-based in the tensors. The tasks:
 - :mod:`signals.tasks.mqar` — MQAR (eq. 46-47, App. C.1 and D.3);
 - :mod:`signals.tasks.induction` — INDUCTION HEADS (Sec. 5.2, App. C.2 and D.4);
 - :mod:`signals.tasks.files` — a user's own sequences in a ``.npz`` file.
+
+:mod:`signals.tasks.registry` holds one config per task (:data:`TASK_CONFIGS`, :func:`make_task`), read by the
+trainer and the command line; :mod:`signals.tasks.counter` is the device-independent counter-based generator.
 """
 from .batch import IGNORE, TaskBatch
 from .keep_nth import keep_nth
 from .mqar import mqar
 from .induction import induction_heads, induction_targets
 from .files import load_task_file, save_task_file
+from .registry import TASK_CONFIGS, InductionConfig, KeepNthConfig, MQARConfig, make_task, task_from_dict
 
-TASKS = ("keep-nth", "mqar", "induction")
+TASKS = tuple(TASK_CONFIGS)
 
-__all__ = ["IGNORE", "TaskBatch", "TASKS", "keep_nth", "mqar", "induction_heads", "induction_targets",
-           "load_task_file", "save_task_file"]
+__all__ = ["IGNORE", "TaskBatch", "TASKS", "TASK_CONFIGS", "InductionConfig", "KeepNthConfig", "MQARConfig",
+           "keep_nth", "mqar", "induction_heads", "induction_targets", "load_task_file", "make_task",
+           "save_task_file", "task_from_dict"]

@@ -1,4 +1,12 @@
-"""Models built from the layers of :mod:`ssm.layers`: the 1-layer model of Tab. 2 that the constructions fill in."""
-from .one_layer import OneLayerModel
+"""Models: the 1-layer model of Tab. 2 that the constructions fill in, and the trainable model zoo.
 
-__all__ = ["OneLayerModel"]
+- :class:`OneLayerModel` — built from :mod:`ssm.layers`, one model at a time (the constructions).
+- :data:`MODELS` — the stacked (ensemble) models the trainer runs: ``mamba``, ``s4d``, ``transformer``
+  (:mod:`ssm.models.registry`; configs :class:`MambaConfig`, :class:`S4DConfig`, :class:`TransformerConfig`).
+"""
+from .one_layer import OneLayerModel
+from .registry import MODELS, MambaConfig, S4DConfig, TransformerConfig, build, make_model_config, model_from_dict
+from .stacked import StackedModel, member, stack
+
+__all__ = ["OneLayerModel", "MODELS", "MambaConfig", "S4DConfig", "TransformerConfig", "StackedModel", "build",
+           "make_model_config", "member", "model_from_dict", "stack"]

@@ -1,0 +1,36 @@
+"""The model zoo: one entry per trainable architecture, its config dataclass and its stacked implementation.
+
+Adding a model (Mamba-2, Mamba-S4D, Mamba-Δ⊤, a Transformer with RoPE, …) is one config dataclass, one
+:class:`ssm.models.stacked.StackedModel` subclass and one entry in :data:`MODELS`; the trainer, the store and the
+command line read the registry.
+"""
+from __future__ import annotations
+
+from signals.tasks.registry import make_config
+
+from .mamba import MambaConfig, StackedMamba
+from .s4d import S4DConfig, StackedS4D
+from .transformer import StackedTransformer, TransformerConfig
+
+MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, StackedTransformer)}
+
+
+def make_model_config(name: str, **fields):
+    """The config of model ``name`` with ``fields`` (None values keep their defaults; a field the model does not
+    have is a ValueError naming it)."""
+    return make_config({k: v.config_class for k, v in MODELS.items()}, "model", name, fields)
+
+
+def model_from_dict(d: dict):
+    """The config recorded as ``to_dict()``."""
+    d = dict(d)
+    return make_model_config(d.pop("name"), **d)
+
+
+def build(config, *, vocab_size: int, num_classes: int, length: int):
+    """The stacked model of ``config`` for a task's ``vocab_size``/``num_classes`` and sequences up to ``length``."""
+    return MODELS[config.name](config, vocab_size=vocab_size, num_classes=num_classes, length=length)
+
+
+__all__ = ["MODELS", "MambaConfig", "S4DConfig", "TransformerConfig", "build", "make_model_config",
+           "model_from_dict"]

@@ -1,0 +1,125 @@
+"""``approx train`` and ``approx reproduce`` through the command line: records, tables, plots, bad input (exit 2)."""
+import json
+import sqlite3
+
+import pytest
+
+from approx.store import Store
+from cli.main import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = ["--epochs", "2", "--batch-size", "4", "--train-size", "16", "--val-size", "8", "--test-size", "8",
+        "--device", "cpu", "--no-progress"]
+TRAIN = ["train", "keep-nth", "--model", "mamba", "--pe", "--d", "4", "--n", "2", "--length", "6", "--nth", "2",
+         "--vocab", "7", *TINY]
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_train_json_record_holds_parameters_and_accuracy_and_reuses_the_store(tmp_path, capsys):
+    db, png = tmp_path / "runs.sqlite", tmp_path / "curves.png"
+    code, out, err = run(TRAIN + ["--seeds", "2", "--lr", "0.03", "0.01", "--store", str(db), "--json", "--plot",
+                                  str(png)], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    met = rec["metrics"]
+    assert met["parameters"] == 7 * 3 + 7 * 4 + 4 * 2 + 4 * (1 + 4) + 1 * 4 + 4 + 5 * 4
+    assert 0 <= met["accuracy"] <= 1 and len(met["runs"]) == 4 and met["seeds"] == 4
+    assert [(r["seed"], r["lr"]) for r in met["runs"]] == [(0, 0.03), (1, 0.03), (0, 0.01), (1, 0.01)]
+    assert rec["recipe_deviation"].startswith("recipe differs from App. D.1: epochs 2 (paper 600)")
+    assert png.stat().st_size > 0
+    code, out2, _ = run(TRAIN + ["--seeds", "2", "--lr", "0.03", "0.01", "--store", str(db)], capsys)
+    assert code == 0 and out2.count("stored") == 4
+    assert f"test accuracy {met['accuracy']:.4f}" in out2
+
+
+def test_train_every_model_prints_its_table(tmp_path, capsys):
+    for extra in (["--model", "s4d", "--d", "4", "--n", "2"], ["--model", "transformer", "--d", "4"]):
+        code, out, err = run(["train", "keep-nth", "--length", "6", "--nth", "2", "--vocab", "7", *TINY, "--seeds",
+                              "1", "--no-store", *extra], capsys)
+        assert code == 0, err
+        assert "test accuracy" in out and "recipe differs from App. D.1" in out
+
+
+def test_reproduce_prints_paper_beside_lab_with_verdicts_and_agreement(tmp_path, capsys):
+    argv = ["reproduce", "table-a1", "--lengths", "10", "--models", "mamba+pe", "s4d+pe", "--d", "8", "--n", "8",
+            "--seeds", "1", *TINY, "--store", str(tmp_path / "runs.sqlite")]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[2].startswith("recipe differs from App. D.1: epochs 2 (paper 600)")
+    row = next(line for line in lines if line.startswith("mamba+pe"))
+    assert "2.2k /   2176" in row and "1.00 (0.00)" in row and "107 /" in row
+    assert any(line.startswith("agreement: ") and "of 2 cells" in line for line in lines)
+    code, out, _ = run(argv + ["--json"], capsys)
+    rec = json.loads(out)
+    assert rec["metrics"]["total"] == 2 and {c["variant"] for c in rec["metrics"]["cells"]} == {"mamba+pe", "s4d+pe"}
+    assert all("note" in c for c in rec["metrics"]["cells"] if not c["agree"])
+
+
+def test_reproduce_table1_has_its_five_columns(tmp_path, capsys):
+    code, out, err = run(["reproduce", "table1", "--seeds", "1", "--epochs", "1", "--batch-size", "16",
+                          "--train-size", "16", "--val-size", "4", "--test-size", "4", "--device", "cpu",
+                          "--no-progress", "--no-store", "--json"], capsys)
+    assert code == 0, err
+    cells = json.loads(out)["metrics"]["cells"]
+    assert [c["variant"] for c in cells] == ["mamba+pe", "mamba", "s4d", "s4d+pe", "transformer"]
+    assert [c["measured"]["parameters"] for c in cells] == [9152, 9280, 8840, 8712, 6720]
+    assert [c["paper"]["epochs"] for c in cells] == [241, 600, 600, 600, 17]
+
+
+def test_reproduce_fig1_summary_and_plot(tmp_path, capsys):
+    png = tmp_path / "fig1.png"
+    code, out, err = run(["reproduce", "fig1", "--lengths", "6", "8", "--d", "4", "--seeds", "1", "--samples", "5",
+                          *TINY, "--no-store", "--plot", str(png)], capsys)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.startswith(("mamba ", "s4d "))]
+    assert [(r[0], r[1]) for r in rows] == [("mamba", "6"), ("mamba", "8"), ("s4d", "6"), ("s4d", "8")]
+    assert all(0 <= float(x) <= 1 for r in rows for x in r[2:])
+    assert png.stat().st_size > 0
+
+
+def _foreign_store(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with Store(path) as s:
+        s.put({"kind": "k"}, {"v": 1})
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = '7' WHERE name = 'format'")
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["train", "copy"], "Invalid value for 'TASK'"),
+    (["train", "keep-nth", "--model", "rnn"], "Invalid value for '--model'"),
+    (["train", "keep-nth", "--nth", "12", "--length", "10"], "--nth must be at most the sequence length T=10"),
+    (["train", "keep-nth", "--pe", "--d", "1"], "--d must be at least 2 with positional encoding"),
+    (["train", "keep-nth", "--model", "transformer", "--pe"], "pe does not apply to model transformer"),
+    (["train", "keep-nth", "--model", "transformer", "--n", "4"], "--n does not apply to model transformer"),
+    (["train", "keep-nth", "--kappa", "4"], "kappa does not apply to task keep-nth"),
+    (["train", "keep-nth", "--batch-size", "0"], "--batch-size must be an integer ≥ 1"),
+    (["train", "keep-nth", "--train-size", "8"], "--batch-size must not exceed train_size=8"),
+    (["train", "keep-nth", "--plot", "curves.txt"], "must end in .png or .svg"),
+    (["reproduce", "table-a1", "--lengths", "30"], "lengths [30] not in table-a1"),
+    (["reproduce", "table1", "--plot", "x.png"], "--plot applies to fig1 only"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, msg, tmp_path, capsys):
+    code, out, err = run(argv + ["--no-store", "--device", "cpu"] if argv[1] != "copy" else argv, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("approx: error: ") and err.count("\n") == 1 and msg in err, err
+
+
+def test_a_store_of_another_version_is_refused_and_kept(tmp_path, capsys):
+    path = _foreign_store(tmp_path)
+    before = path.read_bytes()
+    code, out, err = run(TRAIN + ["--store", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "was written by another version of the lab (store format 7" in err
+    assert path.read_bytes() == before

@@ -1,0 +1,132 @@
+"""Runs that survive: a sweep interrupted mid-run (in process, or a killed subprocess) resumes from its checkpoint
+and ends bit for bit where an uninterrupted sweep ends; finished runs are reused from the store."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from approx.store import Store
+from signals.tasks import make_task
+from ssm.models import make_model_config
+from ssm.training import Recipe, Run, run_sweep
+from ssm.training.ensemble import EnsembleTrainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = Recipe(epochs=3, batch_size=4, train_size=20, val_size=8, test_size=12)
+
+
+def runs():
+    task = make_task("keep-nth", length=6, nth=2, vocab=7)
+    return ([Run(task, make_model_config("mamba", d=4, N=2, pe=True), RECIPE, s) for s in (0, 1)]
+            + [Run(task, make_model_config("s4d", d=4, N=2), RECIPE, 0)])
+
+
+def same(a, b):
+    """Two sweeps' results agree bit for bit: metrics (but wall time), curves and weights."""
+    for x, y in zip(a, b):
+        assert x["record"]["key"] == y["record"]["key"]
+        assert x["record"]["metrics"] == y["record"]["metrics"]
+        assert x["arrays"].keys() == y["arrays"].keys()
+        for k in x["arrays"]:
+            assert np.array_equal(x["arrays"][k], y["arrays"][k], equal_nan=True), k
+
+
+class Interrupt(Exception):
+    pass
+
+
+def crash_at(monkeypatch, n: int, error):
+    """Make the n-th training step of the process raise ``error``."""
+    original, calls = EnsembleTrainer.step, {"n": 0}
+
+    def step(self):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise error
+        original(self)
+
+    monkeypatch.setattr(EnsembleTrainer, "step", step)
+    return original
+
+
+def test_interrupted_sweep_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):
+    whole = run_sweep(runs(), store=tmp_path / "whole.sqlite", device="cpu", checkpoint_every=0, progress=False)
+    original = crash_at(monkeypatch, 8, Interrupt)         # the first group dies in its second epoch (5 steps each)
+    path = tmp_path / "cut.sqlite"
+    with pytest.raises(Interrupt):
+        run_sweep(runs(), store=path, device="cpu", checkpoint_every=0, progress=False)
+    with Store(path) as s:
+        (_, progress), = s.checkpoints("train-group")
+        assert (progress["epoch"], progress["step"]) == (1, 2) and len(s) == 0
+    monkeypatch.setattr(EnsembleTrainer, "step", original)
+    resumed = run_sweep(runs(), store=path, device="cpu", checkpoint_every=0, progress=False)
+    same(whole, resumed)
+    assert resumed[0]["record"]["group"]["resumed_from"]["step"] == 2
+    again = run_sweep(runs(), store=path, device="cpu", progress=False)
+    assert all(r["reused"] for r in again)
+    same(whole, again)
+    with Store(path) as s:
+        assert s.checkpoints() == [] and len(s) == 3
+
+
+def test_ctrl_c_checkpoints_before_it_stops(tmp_path, monkeypatch):
+    crash_at(monkeypatch, 4, KeyboardInterrupt)
+    path = tmp_path / "runs.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runs(), store=path, device="cpu", checkpoint_every=1e9, progress=False)
+    with Store(path) as s:
+        assert [p["step"] for _, p in s.checkpoints()] == [3]
+
+
+TRAIN = ["train", "keep-nth", "--model", "mamba", "--pe", "--d", "4", "--n", "2", "--length", "6", "--nth", "2",
+         "--vocab", "7", "--seeds", "2", "--epochs", "8", "--batch-size", "4", "--train-size", "40", "--val-size", "8",
+         "--test-size", "12", "--device", "cpu", "--no-progress", "--json"]
+
+
+def cli(argv):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_training_process_resumes_and_equals_an_uninterrupted_one(tmp_path):
+    cut, whole = tmp_path / "cut.sqlite", tmp_path / "whole.sqlite"
+    proc = cli(TRAIN + ["--store", str(cut), "--checkpoint-every", "0"])
+    reference = cli(TRAIN + ["--store", str(whole)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cut.exists():
+            try:
+                with Store(cut) as s:
+                    seen = s.checkpoints("train-group")
+            except ValueError:                             # the store is still being created
+                seen = None
+            if seen and seen[0][1]["epoch"] >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    out, err = reference.communicate(timeout=180)
+    assert reference.returncode == 0, err
+    resumed = cli(TRAIN + ["--store", str(cut)])
+    out2, err2 = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, err2
+    a, b = json.loads(out)["metrics"], json.loads(out2)["metrics"]
+    for ra, rb in zip(a["runs"], b["runs"]):
+        assert {k: v for k, v in ra.items() if k != "reused"} == {k: v for k, v in rb.items() if k != "reused"}
+    with Store(whole) as s1, Store(cut) as s2:
+        configs = dict(s1.configs("train"))
+        for r in a["runs"]:
+            x, y = s1.get(configs[r["key"]])[1], s2.get(configs[r["key"]])[1]
+            assert all(np.array_equal(x[k], y[k], equal_nan=True) for k in x)
+        assert s2.checkpoints() == []
+        assert s2.get(configs[a["runs"][0]["key"]])[0]["group"]["resumed_from"]["epoch"] >= 2
