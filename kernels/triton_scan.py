@@ -17,11 +17,14 @@ the affine maps x ↦ a·x + b. No (batch, L, D, N) tensor is written. With grou
 channel block lies inside one group (BD divides the D/G channels of a group), so a program reads one group's B, C
 (and grouped Δ).
 
-Carries. The state entering a chunk is not folded into the scan: the chunk is scanned from zero, and the carry
-is added afterwards with the decay accumulated since the chunk's start, h_t = h_t^{(0)} + exp(A·S_t)·h_start with
-S_t = Σ_{s ≤ t in the chunk} Δ_s (a running sum, ``tl.cumsum``). A product of per-step factors exp(Δ_s·A) would
-round each to 1 when Δ·|A| is below float32's resolution (Δ = 1e-8) and lose the decay over a long sequence;
-the running sum keeps it. The adjoint is carried the same way, backwards.
+Carries (forward). The state entering a chunk is not folded into the scan: the chunk is scanned from zero and the
+carry added with the decay accumulated since the chunk's start, h_t = h_t^{(0)} + exp(A·S_t + ℓ)·s, with
+S_t = Σ_{s ≤ t in the chunk} Δ_s a running sum (``tl.cumsum``). The carry itself is kept as h = exp(ℓ)·s: while
+its decay stays within a factor e^{±1/2}, ℓ accumulates the exponent and s only the new input; beyond, it is
+materialised (s = h, ℓ = 0). A product of per-step factors exp(Δ·A), or even one factor per chunk, rounds to 1 (or
+to its nearest float32) when Δ·|A| is below float32's resolution (Δ = 1e-8) and loses the decay over a long
+sequence; the exponent keeps it. The backward recomputes each chunk from the forward's checkpoint with the carries
+folded into its scans (within one chunk a product of factors is exact enough).
 
 The forward stores the state at every chunk start when a backward will follow (``ckpt``, N/T of the size of u);
 the backward walks the chunks from the last, recomputes h_{t−1} and h_t from that checkpoint, and runs the adjoint
@@ -138,6 +141,18 @@ def _decay(x, ar2, ai2, A_CPLX: tl.constexpr):
 
 
 @triton.jit
+def _shifted_decay(x, ar2, ai2, lr2, li2, A_CPLX: tl.constexpr):
+    """exp(x·A + ℓ) as (re, im), exponents in log2 units: A·log2 e = (ar2, ai2), ℓ·log2 e = (lr2, li2)."""
+    if A_CPLX:
+        mag = tl.exp2(x * ar2 + lr2)
+        ang = (x * ai2 + li2) * 0.6931471805599453
+        return mag * tl.cos(ang), mag * tl.sin(ang)
+    else:
+        e = tl.exp2(x * ar2 + lr2)
+        return e, tl.zeros_like(e)
+
+
+@triton.jit
 def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr, cki,
                      D, N, L, G, CPG, n_chunks,
                      DELTA_MODE: tl.constexpr, INPUT_DELTA: tl.constexpr, SOFTPLUS: tl.constexpr,
@@ -157,15 +172,20 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
     mn = n < N
     m_dn = md[:, None] & mn[None, :]
     a_off = d[:, None] * N + n[None, :]
-    ar2 = tl.load(Ar + a_off, mask=m_dn, other=0.0)[:, :, None] * LOG2E
-    ai2 = ar2
+    ar2d = tl.load(Ar + a_off, mask=m_dn, other=0.0) * LOG2E
+    ai2d = ar2d
     if A_CPLX:
-        ai2 = tl.load(Ai + a_off, mask=m_dn, other=0.0)[:, :, None] * LOG2E
+        ai2d = tl.load(Ai + a_off, mask=m_dn, other=0.0) * LOG2E
+    ar2 = ar2d[:, :, None]
+    ai2 = ai2d[:, :, None]
     last = (j == T - 1)[None, None, :]
     if HAS_D:
         dskip = tl.load(Dv + d, mask=md, other=0.0)[:, None]
-    hr = tl.zeros((BD, BN), dtype=ar2.dtype)
-    hi = tl.zeros((BD, BN), dtype=ar2.dtype)
+    # the carry h = exp(ℓ)·s: a scaled state s and a log-decay ℓ (log2 units) not yet applied to it
+    sr = tl.zeros((BD, BN), dtype=ar2.dtype)
+    si = tl.zeros((BD, BN), dtype=ar2.dtype)
+    lr2 = tl.zeros((BD, BN), dtype=ar2.dtype)
+    li2 = tl.zeros((BD, BN), dtype=ar2.dtype)
     ck_off = d[:, None] * BN + n[None, :]
     bc_base = (pid_b * G + grp) * N * L
     for c in range(n_chunks):
@@ -173,9 +193,10 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
         mt = t < L
         if SAVE_CKPT:
             ck_base = (pid_b * n_chunks + c) * D * BN
-            tl.store(ckr + ck_base + ck_off, hr, mask=md[:, None])
+            fr, fi = _shifted_decay(0.0, ar2d, ai2d, lr2, li2, A_CPLX)
+            tl.store(ckr + ck_base + ck_off, fr * sr - fi * si, mask=md[:, None])
             if CPLX:
-                tl.store(cki + ck_base + ck_off, hi, mask=md[:, None])
+                tl.store(cki + ck_base + ck_off, fr * si + fi * sr, mask=md[:, None])
         m_dt = md[:, None] & mt[None, :]
         m_nt = mn[:, None] & mt[None, :]
         uu = tl.load(u + pid_b * D * L + d[:, None] * L + t[None, :], mask=m_dt, other=0.0)
@@ -187,36 +208,58 @@ def _scan_fwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, y, hr_out, hi_out, ckr,
             coef = coef * dl
         br_t = tl.load(Br + bc_off, mask=m_nt, other=0.0)[None, :, :]
         cr_t = tl.load(Cr + bc_off, mask=m_nt, other=0.0)[None, :, :]
-        # the carry's decay since the chunk's start, from the running sum of Δ (module docstring)
-        e_r, e_i = _decay(tl.cumsum(dl, axis=2), ar2, ai2, A_CPLX)
+        # the chunk scanned from zero, then the carry with its decay exp(A·S_t + ℓ), S_t the running sum of Δ
+        s_run = tl.cumsum(dl, axis=2)
+        e_r, e_i = _shifted_decay(s_run, ar2, ai2, lr2[:, :, None], li2[:, :, None], A_CPLX)
         a_r, a_i = _decay(dl, ar2, ai2, A_CPLX)
         b_r = coef * br_t + tl.zeros_like(a_r)
+        s_end = tl.sum(tl.where(last, s_run + tl.zeros_like(a_r), 0.0), axis=2)
+        xr2 = s_end * ar2d + lr2                     # the carry's log-decay at the chunk's end
+        xi2 = s_end * ai2d + li2
+        if A_CPLX:
+            keep = (tl.abs(xr2) <= 0.72) & (tl.abs(xi2) <= 0.72)
+        else:
+            keep = tl.abs(xr2) <= 0.72
+        # while the decay stays within a factor e^{±1/2} it is kept in ℓ and the chunk's new input is scaled by
+        # exp(−ℓ) into s; beyond, the carry is materialised (s = h, ℓ = 0): a decay too small for float32 to
+        # hold as a factor is never rounded away
+        ir_, ii_ = _shifted_decay(0.0, ar2d, ai2d, -xr2, -xi2, A_CPLX)
         if CPLX:
             if B_CPLX:
                 b_i = coef * tl.load(Bi + bc_off, mask=m_nt, other=0.0)[None, :, :] + tl.zeros_like(a_r)
             else:
                 b_i = tl.zeros_like(a_r)
-            _, _, h_r, h_i = tl.associative_scan((a_r, a_i, b_r, b_i), 2, _affine_cplx)
-            h_r += e_r * hr[:, :, None] - e_i * hi[:, :, None]
-            h_i += e_r * hi[:, :, None] + e_i * hr[:, :, None]
+            _, _, g_r, g_i = tl.associative_scan((a_r, a_i, b_r, b_i), 2, _affine_cplx)
+            h_r = g_r + e_r * sr[:, :, None] - e_i * si[:, :, None]
+            h_i = g_i + e_r * si[:, :, None] + e_i * sr[:, :, None]
             prod = cr_t * h_r
             if C_CPLX:
                 prod -= tl.load(Ci + bc_off, mask=m_nt, other=0.0)[None, :, :] * h_i
-            hi = tl.sum(tl.where(last, h_i, 0.0), axis=2)
+            ge_r = tl.sum(tl.where(last, g_r, 0.0), axis=2)
+            ge_i = tl.sum(tl.where(last, g_i, 0.0), axis=2)
+            he_r = tl.sum(tl.where(last, h_r, 0.0), axis=2)
+            he_i = tl.sum(tl.where(last, h_i, 0.0), axis=2)
+            sr, si = (tl.where(keep, sr + ge_r * ir_ - ge_i * ii_, he_r),
+                      tl.where(keep, si + ge_r * ii_ + ge_i * ir_, he_i))
         else:
-            _, h_r = tl.associative_scan((a_r, b_r), 2, _affine_real)
-            h_r += e_r * hr[:, :, None]
+            _, g_r = tl.associative_scan((a_r, b_r), 2, _affine_real)
+            h_r = g_r + e_r * sr[:, :, None]
             prod = cr_t * h_r
-        hr = tl.sum(tl.where(last, h_r, 0.0), axis=2)
+            ge_r = tl.sum(tl.where(last, g_r, 0.0), axis=2)
+            he_r = tl.sum(tl.where(last, h_r, 0.0), axis=2)
+            sr = tl.where(keep, sr + ge_r * ir_, he_r)
+        lr2 = tl.where(keep, xr2, 0.0)
+        li2 = tl.where(keep, xi2, 0.0)
         yy = tl.sum(prod, axis=1)
         if HAS_D:
             yy += dskip * uu
         tl.store(y + pid_b * D * L + d[:, None] * L + t[None, :], yy, mask=m_dt)
     if SAVE_LAST:
         out_off = pid_b * D * N + a_off
-        tl.store(hr_out + out_off, hr, mask=m_dn)
+        fr, fi = _shifted_decay(0.0, ar2d, ai2d, lr2, li2, A_CPLX)
+        tl.store(hr_out + out_off, fr * sr - fi * si, mask=m_dn)
         if CPLX:
-            tl.store(hi_out + out_off, hi, mask=m_dn)
+            tl.store(hi_out + out_off, fr * si + fi * sr, mask=m_dn)
 
 
 @triton.jit
@@ -338,14 +381,9 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
         br_t = br_ld[None, :, :]
         cr_t = cr_ld[None, :, :]
         g3 = g[:, None, :]
-        # the carries' decays from the running sum S_t of Δ: forward exp(A·S_t) onto h_t and exp(A·(S_t − Δ_t))
-        # onto h_{t−1}; backward conj(exp(A·(S_T − S_t))) onto κ_{t+1} and conj(exp(A·S_T)) onto the κ passed on
-        s_run = tl.cumsum(dl, axis=2)
-        s_tot = tl.sum(tl.where(last, s_run, 0.0), axis=2)[:, :, None]
-        e_r, e_i = _decay(s_run, ar2, ai2, A_CPLX)
-        ep_r, ep_i = _decay(s_run - dl, ar2, ai2, A_CPLX)
-        er_r, er_i = _decay(s_tot - s_run, ar2, ai2, A_CPLX)
-        et_r, et_i = _decay(s_tot, ar2, ai2, A_CPLX)
+        # the carries enter the scans as the first element's input (forward, from the checkpoint) and the last
+        # element's (adjoint): within one chunk a product of per-step factors is exact enough, and the checkpoints
+        # come from the forward, whose carries decay by the running sum of Δ
         a_r, a_i = _decay(dl, ar2, ai2, A_CPLX)
         zero = tl.zeros_like(a_r)
         one = zero + 1.0
@@ -358,27 +396,23 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
                 ci_t = ci_ld[None, :, :]
             else:
                 ci_t = tl.zeros_like(cr_t)
-            b_r = coef * br_t + zero
-            b_i = coef * bi_t + zero
-            # forward from zero: h_t and h_{t−1} (the first element's previous map is the constant 0)
+            b_r = coef * br_t + tl.where(first, a_r * h0r - a_i * h0i, 0.0)
+            b_i = coef * bi_t + tl.where(first, a_r * h0i + a_i * h0r, 0.0)
+            # forward: h_t (carry folded into the first element) and h_{t−1} (first element's prev = the carry)
             _, _, h_r, h_i, _, _, p_r, p_i = tl.associative_scan(
-                (a_r, a_i, b_r, b_i, tl.where(first, zero, one), zero, zero, zero), 2, _affine_prev_cplx)
-            h_r += e_r * h0r - e_i * h0i
-            h_i += e_r * h0i + e_i * h0r
-            p_r += ep_r * h0r - ep_i * h0i
-            p_i += ep_r * h0i + ep_i * h0r
-            # adjoint from zero: κ_t = conj(a_t)(β_t + κ_{t+1}), β_t = g_t conj(C_t); λ_t = β_t + κ_{t+1}
+                (a_r, a_i, b_r, b_i, tl.where(first, zero, one), zero,
+                 tl.where(first, h0r, zero), tl.where(first, h0i, zero)), 2, _affine_prev_cplx)
+            # adjoint: κ_t = conj(a_t)(β_t + κ_{t+1}), β_t = g_t conj(C_t); λ_t = β_t + κ_{t+1}
             be_r = g3 * cr_t
             be_i = -g3 * ci_t
             _, _, k_r, k_i, _, _, kp_r, kp_i = tl.associative_scan(
-                (a_r, -a_i, a_r * be_r + a_i * be_i, a_r * be_i - a_i * be_r,
-                 tl.where(last, zero, one), zero, zero, zero), 2, _affine_prev_cplx, reverse=True)
-            kp_r += er_r * kr[:, :, None] + er_i * ki[:, :, None]
-            kp_i += er_r * ki[:, :, None] - er_i * kr[:, :, None]
+                (a_r, -a_i,
+                 a_r * be_r + a_i * be_i + tl.where(last, a_r * kr[:, :, None] + a_i * ki[:, :, None], 0.0),
+                 a_r * be_i - a_i * be_r + tl.where(last, a_r * ki[:, :, None] - a_i * kr[:, :, None], 0.0),
+                 tl.where(last, zero, one), zero, tl.where(last, kr[:, :, None], zero),
+                 tl.where(last, ki[:, :, None], zero)), 2, _affine_prev_cplx, reverse=True)
             lam_r = be_r + kp_r
             lam_i = be_i + kp_i
-            k_r += et_r * kr[:, :, None] + et_i * ki[:, :, None]
-            k_i += et_r * ki[:, :, None] - et_i * kr[:, :, None]
             ki = tl.sum(tl.where(first, k_i, 0.0), axis=2)
             # q = a_t h_{t−1}; ∂/∂Δ through a: Re(conj(A q) λ); ∂/∂A: Δ conj(q) λ
             q_r = a_r * p_r - a_i * p_i
@@ -399,16 +433,13 @@ def _scan_bwd_kernel(u, dlt, Ar, Ai, Br, Bi, Cr, Ci, Dv, dy, dhr, dhi, ckr, cki,
             gBr = tl.sum(coef * lam_r, axis=0)
             gBi = tl.sum(coef * lam_i, axis=0)
         else:
-            b_r = coef * br_t + zero
+            b_r = coef * br_t + tl.where(first, a_r * h0r, 0.0)
             _, h_r, _, p_r = tl.associative_scan(
-                (a_r, b_r, tl.where(first, zero, one), zero), 2, _affine_prev_real)
-            h_r += e_r * h0r
-            p_r += ep_r * h0r
+                (a_r, b_r, tl.where(first, zero, one), tl.where(first, h0r, zero)), 2, _affine_prev_real)
             be_r = g3 * cr_t
             _, k_r, _, kp_r = tl.associative_scan(
-                (a_r, a_r * be_r, tl.where(last, zero, one), zero), 2, _affine_prev_real, reverse=True)
-            kp_r += er_r * kr[:, :, None]
-            k_r += et_r * kr[:, :, None]
+                (a_r, a_r * be_r + tl.where(last, a_r * kr[:, :, None], 0.0), tl.where(last, zero, one),
+                 tl.where(last, kr[:, :, None], zero)), 2, _affine_prev_real, reverse=True)
             lam_r = be_r + kp_r
             q_r = a_r * p_r
             s = br_t * lam_r
@@ -461,13 +492,13 @@ def _pow2(x: int) -> int:
 
 
 #: (BD, T, num_warps) by BN (N rounded up to a power of two) for the forward alone, the forward that stores the
-#: checkpoints of a backward, and the backward ("ckpt" and "bwd" share T, the checkpoint interval). Every entry
-#: compiles for sm_90 without register spills (ptxas -v on the kernels' PTX; the configurations the kernels used
-#: before the running-sum carries spilled 680-1140 bytes at N = 16 and up to 5.6 KB at N = 64).
+#: checkpoints of a backward, and the backward ("ckpt" and "bwd" share T, the checkpoint interval). Chosen by
+#: compiling the kernels for sm_90 (ptxas -v on their PTX): the forward's entries use no local memory, the
+#: backward's at most 12 bytes; benchmarks/results/scan-h100.md has the timings.
 CONFIGS = {
-    "fwd": {8: (32, 8, 1), 16: (32, 4, 1), 32: (8, 16, 4), 64: (8, 16, 4)},
-    "ckpt": {8: (32, 8, 1), 16: (16, 8, 1), 32: (8, 8, 4), 64: (4, 8, 4)},
-    "bwd": {8: (16, 8, 4), 16: (8, 8, 4), 32: (4, 8, 4), 64: (2, 8, 4)},
+    "fwd": {8: (32, 8, 2), 16: (16, 8, 2), 32: (8, 8, 4), 64: (8, 8, 4)},
+    "ckpt": {8: (32, 8, 2), 16: (16, 8, 2), 32: (8, 8, 4), 64: (4, 8, 4)},
+    "bwd": {8: (32, 8, 4), 16: (16, 8, 4), 32: (8, 8, 4), 64: (4, 8, 4)},
 }
 
 
