@@ -181,6 +181,11 @@ def run(args):
     for line in lines:
         print(line, flush=True)
     rows = []
+    if args.sweep_only:
+        for size in sizes:
+            inputs = [a.requires_grad_() for a in make_inputs(*size[:4], device)]
+            sweep(inputs, torch.randn_like(inputs[0]), size, copy_gbs, lines, args.fwd_configs, args.bwd_configs)
+        return
     for size in sizes:
         batch, dim, nstate, length, groups = (size + (1,))[:5]
         args64 = make_inputs(min(batch, args.verify_batch), dim, nstate, length, device, torch.float64, seed=1,
@@ -394,6 +399,8 @@ def main(argv=None):
     p.add_argument("--loop-max-len", type=int, default=256, help="steps of the reference loop actually timed")
     p.add_argument("--tol", type=float, default=1e-4, help="largest relative error that passes verification")
     p.add_argument("--sweep", action="store_true", help="also time the Triton kernels at the SWEEP configurations")
+    p.add_argument("--sweep-only", action="store_true",
+                   help="only the configuration sweep (each configuration checked against the default one)")
     p.add_argument("--fwd-configs", nargs="*", type=_config, default=FWD_SWEEP, help="BD,T,warps ... for --sweep")
     p.add_argument("--bwd-configs", nargs="*", type=_config, default=BWD_SWEEP, help="BD,T,warps ... for --sweep")
     p.add_argument("--methods", nargs="*", help="time only these (triton loop doubling mambapy mamba_ssm)")

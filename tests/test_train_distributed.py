@@ -33,3 +33,18 @@ def test_two_gloo_processes_share_the_groups_of_a_sweep(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["metrics"]["cells"] == record["metrics"]["cells"]
+
+
+def test_more_processes_than_gpus_share_them(monkeypatch):
+    """Process r takes GPU LOCAL_RANK mod the GPUs, so three processes can share one GPU."""
+    import torch
+    from ssm.training import distributed
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    for rank in ("0", "1", "2"):
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        assert distributed.device("cuda") == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert distributed.device("cuda") == torch.device("cuda", 1)

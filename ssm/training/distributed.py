@@ -3,7 +3,9 @@
 Each process trains the ensemble groups whose index i (in the order every process computes alike) has
 i mod K = its rank, writes them to the one shared store, and waits at a barrier for the others; no group is
 trained twice. Without torchrun's environment (``WORLD_SIZE`` unset or 1) there is one shard.
-The backend is NCCL when the processes use CUDA devices (process r on ``cuda:LOCAL_RANK``) and gloo otherwise.
+Process r trains on ``cuda:(LOCAL_RANK mod the number of GPUs)``, so more processes than GPUs share them (several
+small ensembles keep one GPU busier than one). The processes only meet at barriers, so the process group is gloo
+whatever the device (NCCL refuses two ranks on one GPU).
 """
 from __future__ import annotations
 
@@ -27,10 +29,10 @@ def init(device: torch.device) -> tuple:
     if world == 1:
         return 0, 1, device
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = _local_gpu()
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("gloo")
     return dist.get_rank(), dist.get_world_size(), device
 
 
@@ -46,9 +48,13 @@ def is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _local_gpu() -> torch.device:
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % max(torch.cuda.device_count(), 1))
+
+
 def device(name="auto") -> torch.device:
-    """This process's device for ``name``: ``cuda:LOCAL_RANK`` on CUDA under torchrun."""
+    """This process's device for ``name``: its GPU (LOCAL_RANK mod the GPUs) on CUDA under torchrun."""
     dev = resolve_device(name)
     if dev.type == "cuda" and world_size() > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return _local_gpu()
     return dev
