@@ -208,8 +208,9 @@ def test_grouped_B_C_match_reference(groups, per_group, nstate, length, mode, cp
 
 def test_tiny_delta_keeps_its_decay_over_a_long_sequence():
     """Δ = 1e-8 and A ~ −1 round exp(Δ·A) to exactly 1 in float32: a product of per-step factors never decays
-    (relative error 2.2e-5 at L = 4096, growing with L). The kernels carry the decay from the running sum of Δ, so
-    the integrator y_t = Σ_s exp(A·Δ·(t − s)) stays within 5e-6 of the float64 reference (measured 1.1e-6)."""
+    (relative error 2.2e-5 at L = 4096, growing with L). The kernels keep the carry's decay as an exponent and
+    its sum compensated, so the integrator y_t = Σ_s exp(A·Δ·(t − s)) stays within 1e-6 of the float64 reference
+    (measured 4e-8)."""
     L = 4096
     A = -(0.5 + torch.rand(3, 1, generator=torch.Generator().manual_seed(8)))
     ones = torch.ones(1, 3, L)
@@ -217,4 +218,4 @@ def test_tiny_delta_keeps_its_decay_over_a_long_sequence():
     args = [x.to(DEVICE) for x in (ones, torch.full_like(ones, 1e-8), A, B, B)]
     y = selective_scan(*args, input_delta=False, backend="triton").cpu().double()
     ref = selective_scan(*[x.cpu().double() for x in args], input_delta=False, backend="reference")
-    assert ((y - ref).norm() / ref.norm()).item() < 5e-6
+    assert ((y - ref).norm() / ref.norm()).item() < 1e-6
