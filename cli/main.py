@@ -58,7 +58,8 @@ def main(argv=None):
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.Abort:
-        click.echo("approx: aborted", err=True)
+        click.echo("approx: interrupted (what the store holds is kept: rates, train and reproduce resume from it "
+                   "when run again)", err=True)
         sys.exit(130)
     except click.ClickException as e:
         click.echo(f"approx: error: {e.format_message()}".replace("\n", " "), err=True)

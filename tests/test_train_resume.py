@@ -86,6 +86,52 @@ def test_ctrl_c_checkpoints_before_it_stops(tmp_path, monkeypatch):
         assert [p["step"] for _, p in s.checkpoints()] == [3]
 
 
+def test_ctrl_c_inside_a_step_is_held_until_the_step_is_counted(tmp_path, monkeypatch):
+    """SIGINT arriving after a step moved the device counters but before the host counted it: the checkpoint must
+    still describe one consistent state, and the resumed sweep must end where an uninterrupted one ends."""
+    whole = run_sweep(runs(), store=tmp_path / "whole.sqlite", device="cpu", progress=False)
+    original, calls = EnsembleTrainer._step, {"n": 0}
+
+    def step(self):
+        original(self)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(EnsembleTrainer, "_step", step)
+    path = tmp_path / "cut.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runs(), store=path, device="cpu", checkpoint_every=1e9, progress=False)
+    with Store(path) as s:
+        assert [(p["epoch"], p["step"]) for _, p in s.checkpoints()] == [(1, 2)]
+    monkeypatch.setattr(EnsembleTrainer, "_step", original)
+    same(whole, run_sweep(runs(), store=path, device="cpu", progress=False))
+
+
+def test_a_checkpoint_cut_between_a_step_and_its_count_resumes_from_the_weights_step(tmp_path):
+    """Checkpoints written before Ctrl-C was held may count one step less than the weights took; the weights'
+    count (the device position) wins."""
+    whole = run_sweep(runs(), store=tmp_path / "whole.sqlite", device="cpu", progress=False)
+    path = tmp_path / "cut.sqlite"
+    original, calls = EnsembleTrainer.step, {"n": 0}
+
+    def step(self):
+        original(self)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt            # as a signal landing between the step and ``step_in_epoch += 1``
+
+    EnsembleTrainer.step = step
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(runs(), store=path, device="cpu", checkpoint_every=1e9, progress=False)
+    finally:
+        EnsembleTrainer.step = original
+    with Store(path) as s:
+        assert [(p["epoch"], p["step"]) for _, p in s.checkpoints()] == [(1, 1)]
+    same(whole, run_sweep(runs(), store=path, device="cpu", progress=False))
+
+
 TRAIN = ["train", "keep-nth", "--model", "mamba", "--pe", "--d", "4", "--n", "2", "--length", "6", "--nth", "2",
          "--vocab", "7", "--seeds", "2", "--epochs", "8", "--batch-size", "4", "--train-size", "40", "--val-size", "8",
          "--test-size", "12", "--device", "cpu", "--no-progress", "--json"]

@@ -17,7 +17,10 @@ The whole state (weights, Adam moments, counters, curves) round-trips through :m
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +33,23 @@ from .graph import GraphedStep
 PERMUTATION_STREAM = 0x5045524D            # "PERM": the batch order of member seed s in epoch e is stream(tag, s, e)
 EVAL_ELEMENTS = 1 << 25                     # activations per evaluation chunk (R · sequences · L · width)
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+@contextmanager
+def held_interrupt():
+    """Hold Ctrl-C (SIGINT) while the block runs and raise it as KeyboardInterrupt when the block ends, so that
+    a step and its counters, or an epoch's end, are never cut in half (in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def member_losses(model, params: dict, buffers: dict, batch):
@@ -172,13 +192,15 @@ class EnsembleTrainer:
                         break
                     self._start_epoch()
                 while self.step_in_epoch < steps_per_epoch:
-                    self.step()
-                    self.step_in_epoch += 1
+                    with held_interrupt():
+                        self.step()
+                        self.step_in_epoch += 1
                     if on_step is not None:
                         on_step(self)
                     save()
-                self._end_epoch()
-                self.epoch, self.step_in_epoch = self.epoch + 1, 0
+                with held_interrupt():
+                    self._end_epoch()
+                    self.epoch, self.step_in_epoch = self.epoch + 1, 0
                 if on_epoch is not None:
                     on_epoch(self)
                 save()
@@ -235,6 +257,8 @@ class EnsembleTrainer:
         for k, v in self.sums.items():
             v.copy_(state["sums"][k])
         self.epoch, self.step_in_epoch, self.wall_s = state["epoch"], state["step_in_epoch"], state["wall_s"]
+        if self.step_in_epoch and int(state["position"]) != self.step_in_epoch:
+            self.step_in_epoch = int(state["position"])     # a checkpoint cut between a step and its count
         self.epoch_index.fill_(self.epoch)
         self.history = {k: [list(r) for r in v] for k, v in state["history"].items()}
         if self.step_in_epoch:
