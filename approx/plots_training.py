@@ -1,20 +1,13 @@
-"""Plots of trained models: learning curves, and Fig. 1's multipliers e^{−λΔ_t} (matplotlib, Agg backend).
+"""Plots of trained and constructed models: learning curves, Fig. 1's multipliers e^{−λΔ_t} and accuracy per
+position (matplotlib, Agg backend).
 
-Both take plain numbers (lists and dictionaries), so this module knows nothing of models or the trainer.
+Each takes plain numbers (lists and dictionaries), so this module knows nothing of models or the trainer.
 """
 from __future__ import annotations
 
-import io
+import numpy as np
 
-from .plots import FORMATS, check_plot_path, plt
-from .records import atomic_write
-
-
-def _save(fig, path):
-    buf = io.BytesIO()
-    fig.savefig(buf, format=FORMATS[path.suffix.lower()], dpi=120)
-    plt.close(fig)
-    return atomic_write(path, buf.getvalue(), mode="wb")
+from .plots import check_plot_path, plt, save_figure
 
 
 def plot_learning_curves(curves: list, path, title: str = ""):
@@ -38,7 +31,7 @@ def plot_learning_curves(curves: list, path, title: str = ""):
     axes[2].legend(loc="best", fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_multipliers(summary: dict, path, title: str = ""):
@@ -81,5 +74,27 @@ def plot_multipliers(summary: dict, path, title: str = ""):
         ax.set_ylim(-0.02, 1.02)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
+
+
+def plot_accuracy_per_position(per_position: dict, path, title: str = ""):
+    """Accuracy at each position t = 1..T (``per_position``: ``{"correct", "scored"}`` lists, as
+    :func:`ssm.evaluate.accuracy` returns them) above the number of scored positions; positions never scored are
+    left out. PNG or SVG by the suffix of ``path``; written atomically."""
+    path = check_plot_path(path)
+    correct, scored = np.asarray(per_position["correct"], float), np.asarray(per_position["scored"], float)
+    t = np.arange(1, scored.size + 1)
+    some = scored > 0
+    fig, (ax_a, ax_n) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True, height_ratios=(2, 1))
+    ax_a.plot(t[some], correct[some] / scored[some], marker=".", lw=1.0)
+    ax_a.set_ylim(-0.02, 1.02)
+    ax_a.set_ylabel("accuracy at t")
+    ax_a.grid(alpha=0.3)
+    ax_n.bar(t[some], scored[some], width=1.0, color="grey")
+    ax_n.set_xlabel("position t")
+    ax_n.set_ylabel("scored")
+    if title:
+        ax_a.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
