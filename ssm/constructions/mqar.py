@@ -366,7 +366,7 @@ def forward(model: OneLayerModel, tokens: torch.Tensor, engine: str = "scan",
             mask: torch.Tensor | None = None) -> torch.Tensor:
     """Logits of a construction: (batch, T, |V|), or (M, |V|) at the M True positions of ``mask`` (batch, T).
 
-    ``engine="scan"`` is ``model(tokens)`` (the scan engine of DESIGN §2: Triton on CUDA, the PyTorch reference on
+    ``engine="scan"`` is ``model(tokens)`` (the scan engine of docs/design.md §2: Triton on CUDA, the PyTorch reference on
     CPU). ``engine="lambda0"`` runs the same layers with the mixer's recurrence in the Λ = 0 closed form of
     :func:`_mixer_lambda0` (equal up to rounding; tested), and the position-wise gate and output layer only at the
     masked positions.

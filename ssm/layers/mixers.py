@@ -1,7 +1,7 @@
 """Layers of the 1-layer Mamba model of Tab. 2: short causal convolution, gate and the four SSM mixers.
 
 Every tensor that runs along a sequence is laid out channels-first, ``(batch, channels, L)``, as the scan engine
-(DESIGN §2) takes it. Every mixer computes its recurrence with :func:`kernels.selective_scan` (``backend="auto"``:
+(docs/design.md §2) takes it. Every mixer computes its recurrence with :func:`kernels.selective_scan` (``backend="auto"``:
 Triton on CUDA tensors, the PyTorch reference otherwise) with the Δ mode of its equation:
 
 - :class:`S4DMixer`, eq. (6), Tab. 2 left, Δ ≡ 1 (``delta_mode="scalar"``):
