@@ -47,7 +47,7 @@ def format_table(record: dict) -> str:
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="A .npz file with arrays inputs, targets, mask (S, T) to evaluate on instead of generated data.")
 @click.option("--samples", type=int, default=1000, show_default=True,
-              help="Number of generated sequences (the must-show runs of docs/constructions.md use 10000).")
+              help="Number of generated sequences (docs/constructions.md reports 10000).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")

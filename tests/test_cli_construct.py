@@ -174,3 +174,12 @@ def test_accuracy_per_position_counts_add_up():
         assert acc["per_position"] == {"correct": [1, 1, 1, 3], "scored": [2, 2, 1, 3]}
         assert (acc["correct"], acc["scored"]) == (6, 8)
         assert acc["sequences_all_correct"] == pytest.approx(1 / 3)    # only row 1 has every scored position right
+
+
+def test_the_example_sequences_file_is_solved(capsys):
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "examples" / "mqar_sequences.npz"
+    code, out, err = run(["construct", "mqar", "--kappa", "8", "--data", str(path), "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["metrics"]["accuracy"] == 1.0 and rec["metrics"]["scored"] == 32 * 8
