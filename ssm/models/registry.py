@@ -17,6 +17,19 @@ MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, Stack
                                                   StackedMambaS4D, StackedMambaDT)}
 
 
+#: the convolution's kernel on the recall tasks (App. D.3-D.4 use the block's convolution without saying its size;
+#: mamba_ssm's default is 4, the constructions need 2)
+RECALL_CONV = 4
+
+
+def task_defaults(task: str, model: str) -> dict:
+    """Model fields that depend on the task: the block's convolution (k = :data:`RECALL_CONV`) for Mamba and
+    Mamba-Δ⊤ on ``mqar`` and ``induction`` (Mamba-2 and Mamba-S4D have it by default, KEEP n-TH uses none)."""
+    if task in ("mqar", "induction") and model in ("mamba", "mamba-dt"):
+        return {"conv": RECALL_CONV}
+    return {}
+
+
 def make_model_config(name: str, **fields):
     """The config of model ``name`` with ``fields`` (None values keep their defaults; a field the model does not
     have is a ValueError naming it)."""
@@ -34,5 +47,5 @@ def build(config, *, vocab_size: int, num_classes: int, length: int):
     return MODELS[config.name](config, vocab_size=vocab_size, num_classes=num_classes, length=length)
 
 
-__all__ = ["MODELS", "Mamba2Config", "MambaConfig", "MambaDTConfig", "MambaS4DConfig", "S4DConfig",
+__all__ = ["MODELS", "RECALL_CONV", "task_defaults", "Mamba2Config", "MambaConfig", "MambaDTConfig", "MambaS4DConfig", "S4DConfig",
            "TransformerConfig", "build", "make_model_config", "model_from_dict"]
