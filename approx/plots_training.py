@@ -6,6 +6,7 @@ Each takes plain numbers (lists and dictionaries), so this module knows nothing 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from .plots import check_plot_path, plt, save_figure
 
@@ -97,4 +98,35 @@ def plot_accuracy_per_position(per_position: dict, path, title: str = ""):
     if title:
         ax_a.set_title(title, fontsize=10)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_recall_figure(summary: list, path, title: str = ""):
+    """One heat map per panel: x (κ or |V|) across, d up (log scale), colour = best accuracy over seeds, the
+    theory line in black (``summary`` from :func:`ssm.training.figures.summarise`). PNG or SVG by the suffix."""
+    path = check_plot_path(path)
+    n = len(summary)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 1, 3.4 * rows), squeeze=False,
+                             layout="constrained")
+    for ax, s in zip(axes.ravel(), summary):
+        xs = sorted({c["x"] for c in s["cells"]})
+        pos = {x: i for i, x in enumerate(xs)}
+        sc = ax.scatter([pos[c["x"]] for c in s["cells"]], [c["d"] for c in s["cells"]],
+                        c=[c["best"] for c in s["cells"]], cmap="viridis", vmin=0, vmax=1, s=80, edgecolors="grey")
+        for r in s["per_x"]:                                  # the theory line as a step across each column
+            ax.hlines(r["theory_d"], pos[r["x"]] - 0.45, pos[r["x"]] + 0.45, color="black", lw=1.8)
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlim(-0.6, len(xs) - 0.4)
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set_xlabel(s["x_name"])
+        ax.set_ylabel("d")
+        ax.set_title(s["panel"], fontsize=9)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.colorbar(sc, ax=axes.ravel().tolist(), label="accuracy (best over seeds)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
