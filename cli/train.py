@@ -25,7 +25,8 @@ from .rates import check_output_path, expand_variadic
 #: Python argument names whose option is spelled differently
 OPTION_NAMES = {"N": "--n", "nth": "--nth", "n": "--nth", "length": "--length", "d": "--d", "vocab": "--vocab",
                 "kappa": "--kappa", "heads": "--heads", "pe_scale": "--pe-scale", "positions": "--positions",
-                "conv": "--conv", "gate": "--gate", "keys": "--keys", "hard_prob": "--hard-prob"}
+                "conv": "--conv", "gate": "--gate", "keys": "--keys", "hard_prob": "--hard-prob",
+                "input_delta": "--input-delta"}
 
 
 def option_errors(fn):
@@ -158,6 +159,8 @@ def format_train(record: dict) -> str:
               help="Kernel of the block's causal convolution, 0 = none (SSMs; default 0 on keep-nth, 4 on mqar "
                    "and induction).")
 @click.option("--gate/--no-gate", default=None, help="The block's gate (eq. 14g; default: on for mamba-s4d only).")
+@click.option("--input-delta", is_flag=True, default=None,
+              help="mamba-dt: keep Δ on the input term (eq. 15 has none; the default follows eq. 15).")
 @click.option("--heads", type=int, default=None, help="Attention heads (transformer; default 1).")
 @click.option("--length", type=int, default=None, help="Sequence length T (keep-nth 50, mqar and induction 100).")
 @click.option("--nth", type=int, default=None, help="n of KEEP n-TH (default 5).")
@@ -171,7 +174,7 @@ def format_train(record: dict) -> str:
 @click.option("--hard-prob", type=float, default=None, help="INDUCTION HEADS: share of hard sequences (0.75).")
 @recipe_options("paper")
 @option_errors
-def train(task, model, pe, pe_scale, d, N, conv, gate, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
+def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
           recipe_name, epochs,
           batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, seeds, seed,
           device, store, no_store, checkpoint_every, progress, as_json, plot):
@@ -185,7 +188,8 @@ def train(task, model, pe, pe_scale, d, N, conv, gate, heads, length, nth, vocab
     start = time.perf_counter()
     task_cfg = make_task(task, length=length, nth=nth, vocab=vocab, positions=positions, kappa=kappa, keys=keys,
                          hard_prob=hard_prob)
-    fields = {"d": d, "N": N, "pe": pe or None, "pe_scale": pe_scale, "heads": heads, "conv": conv, "gate": gate}
+    fields = {"d": d, "N": N, "pe": pe or None, "pe_scale": pe_scale, "heads": heads, "conv": conv, "gate": gate,
+              "input_delta": input_delta or None}
     model_cfg = make_model_config(model, **{**task_defaults(task, model), **fields_given(fields)})
     recipe, lrs = make_recipe(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
                               schedule=schedule, train_size=train_size, val_size=val_size, test_size=test_size,

@@ -108,7 +108,7 @@ def _foreign_store(tmp_path):
     (["train", "keep-nth", "--train-size", "8"], "--batch-size must not exceed train_size=8"),
     (["train", "keep-nth", "--plot", "curves.txt"], "must end in .png or .svg"),
     (["reproduce", "table-a1", "--lengths", "30"], "lengths [30] not in table-a1"),
-    (["reproduce", "table1", "--plot", "x.png"], "--plot applies to fig1 only"),
+    (["reproduce", "table1", "--plot", "x.png"], "--plot applies to the figures only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, msg, tmp_path, capsys):
     code, out, err = run(argv + ["--no-store", "--device", "cpu"] if argv[1] != "copy" else argv, capsys)

@@ -54,7 +54,7 @@ def reference(name, p, tokens, cfg):
             Bt, Ct = proj[..., R:R + N], proj[..., R + N:]
             if name == "mamba-dt":                                                             # eq. 15
                 a = torch.exp(A * delta[:, :, None, :])
-                b = u[..., None] * Bt[:, :, None, :]
+                b = u[..., None] * Bt[:, :, None, :] * (delta[:, :, None, :] if cfg.input_delta else 1)
             else:                                                                              # eq. 14f
                 a = torch.exp(A * delta[..., None])
                 b = (delta * u)[..., None] * Bt[:, :, None, :]
@@ -66,7 +66,8 @@ def reference(name, p, tokens, cfg):
 
 
 CASES = [("mamba", dict(d=12, N=3, conv=4)), ("mamba", dict(d=7, N=2, conv=2, gate=True)),
-         ("mamba-dt", dict(d=10, N=5, conv=4)), ("mamba-dt", dict(d=6, N=1)), ("mamba2", dict(d=9, N=4)),
+         ("mamba-dt", dict(d=10, N=5, conv=4)), ("mamba-dt", dict(d=6, N=1)),
+         ("mamba-dt", dict(d=5, N=3, conv=2, input_delta=True)), ("mamba2", dict(d=9, N=4)),
          ("mamba2", dict(d=5, N=3, conv=3, gate=True)), ("mamba-s4d", dict(d=8, N=2)),
          ("mamba-s4d", dict(d=4, N=1, conv=1, gate=False))]
 

@@ -155,9 +155,16 @@ class StackedMamba(StackedModel):
 
 @dataclass(frozen=True)
 class MambaDTConfig(MambaConfig):
-    """1-layer Mamba-Δ⊤ (eq. 15): Δ per state, no Δ on the input term; INDUCTION HEADS (Fig. 3, Lem. 3)."""
+    """1-layer Mamba-Δ⊤ (eq. 15): Δ per state; INDUCTION HEADS (Fig. 3, Lem. 3). Eq. 15 has no Δ on the input
+    term; whether the trained models kept it is not stated, so ``input_delta=True`` puts it back (Δ_t ⊙ B_t)."""
 
     name: ClassVar[str] = "mamba-dt"
+    input_delta: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.input_delta, bool):
+            raise ValueError(f"input_delta must be True or False, got {self.input_delta!r}")
 
 
 class StackedMambaDT(StackedMamba):
@@ -170,9 +177,9 @@ class StackedMambaDT(StackedMamba):
         return self.config.N
 
     def scan(self, xhat, delta, A, Bt, Ct, D):
-        """The Mamba-Δ⊤ recurrence (eq. 15): Δ grouped (B, R, N, L), no Δ on the input term."""
+        """The Mamba-Δ⊤ recurrence (eq. 15): Δ grouped (B, R, N, L), no Δ on the input term unless asked."""
         return selective_scan(to_channels(xhat), delta.permute(1, 0, 3, 2).contiguous(), A, Bt, Ct, D,
-                              delta_mode="state", input_delta=False, backend=self.backend)
+                              delta_mode="state", input_delta=self.config.input_delta, backend=self.backend)
 
     def decays(self, params: dict, tokens: torch.Tensor, buffers: dict) -> torch.Tensor:
         """The multipliers e^{Λ[c, n] Δ_t[n]}: (R, B, L, d, N)."""
