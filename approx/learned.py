@@ -29,6 +29,8 @@ import time
 
 import torch
 
+from signals.checks import check_int
+
 from .bases import mamba_values, s4d_pairs
 from .lstsq import errors, least_squares
 
@@ -85,8 +87,7 @@ def _check(x, n, steps, lr, restarts):
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise ValueError(f"x must be a (trials, L) tensor, got {getattr(x, 'shape', type(x))}")
     for name, value, low in (("the number of bases", n, 1), ("steps", steps, 0), ("restarts", restarts, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+        check_int(name, value, low)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
 

@@ -1,20 +1,14 @@
-"""Plots of trained models: learning curves, and Fig. 1's multipliers e^{−λΔ_t} (matplotlib, Agg backend).
+"""Plots of trained and constructed models: learning curves, Fig. 1's multipliers e^{−λΔ_t} and accuracy per
+position (matplotlib, Agg backend).
 
-Both take plain numbers (lists and dictionaries), so this module knows nothing of models or the trainer.
+Each takes plain numbers (lists and dictionaries), so this module knows nothing of models or the trainer.
 """
 from __future__ import annotations
 
-import io
+import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
-from .plots import FORMATS, check_plot_path, plt
-from .records import atomic_write
-
-
-def _save(fig, path):
-    buf = io.BytesIO()
-    fig.savefig(buf, format=FORMATS[path.suffix.lower()], dpi=120)
-    plt.close(fig)
-    return atomic_write(path, buf.getvalue(), mode="wb")
+from .plots import check_plot_path, plt, save_figure
 
 
 def plot_learning_curves(curves: list, path, title: str = ""):
@@ -38,7 +32,7 @@ def plot_learning_curves(curves: list, path, title: str = ""):
     axes[2].legend(loc="best", fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_multipliers(summary: dict, path, title: str = ""):
@@ -81,5 +75,58 @@ def plot_multipliers(summary: dict, path, title: str = ""):
         ax.set_ylim(-0.02, 1.02)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
+
+
+def plot_accuracy_per_position(per_position: dict, path, title: str = ""):
+    """Accuracy at each position t = 1..T (``per_position``: ``{"correct", "scored"}`` lists, as
+    :func:`ssm.evaluate.accuracy` returns them) above the number of scored positions; positions never scored are
+    left out. PNG or SVG by the suffix of ``path``; written atomically."""
+    path = check_plot_path(path)
+    correct, scored = np.asarray(per_position["correct"], float), np.asarray(per_position["scored"], float)
+    t = np.arange(1, scored.size + 1)
+    some = scored > 0
+    fig, (ax_a, ax_n) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True, height_ratios=(2, 1))
+    ax_a.plot(t[some], correct[some] / scored[some], marker=".", lw=1.0)
+    ax_a.set_ylim(-0.02, 1.02)
+    ax_a.set_ylabel("accuracy at t")
+    ax_a.grid(alpha=0.3)
+    ax_n.bar(t[some], scored[some], width=1.0, color="grey")
+    ax_n.set_xlabel("position t")
+    ax_n.set_ylabel("scored")
+    if title:
+        ax_a.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_recall_figure(summary: list, path, title: str = ""):
+    """One heat map per panel: x (κ or |V|) across, d up (log scale), colour = best accuracy over seeds, the
+    theory line in black (``summary`` from :func:`ssm.training.figures.summarise`). PNG or SVG by the suffix."""
+    path = check_plot_path(path)
+    n = len(summary)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 1, 3.4 * rows), squeeze=False,
+                             layout="constrained")
+    for ax, s in zip(axes.ravel(), summary):
+        xs = sorted({c["x"] for c in s["cells"]})
+        pos = {x: i for i, x in enumerate(xs)}
+        sc = ax.scatter([pos[c["x"]] for c in s["cells"]], [c["d"] for c in s["cells"]],
+                        c=[c["best"] for c in s["cells"]], cmap="viridis", vmin=0, vmax=1, s=80, edgecolors="grey")
+        for r in s["per_x"]:                                  # the theory line as a step across each column
+            ax.hlines(r["theory_d"], pos[r["x"]] - 0.45, pos[r["x"]] + 0.45, color="black", lw=1.8)
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlim(-0.6, len(xs) - 0.4)
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set_xlabel(s["x_name"])
+        ax.set_ylabel("d")
+        ax.set_title(s["panel"], fontsize=9)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.colorbar(sc, ax=axes.ravel().tolist(), label="accuracy (best over seeds)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -76,7 +76,8 @@ def run(args) -> list[dict]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        correct, scored = mqar.accuracy_counts(model, batch.inputs, batch.targets, batch.mask, engine=args.engine)
+        scores = mqar.score(model, batch.inputs, batch.targets, batch.mask, engine=args.engine)
+        correct, scored = scores["correct"], scores["scored"]
         if device.type == "cuda":
             torch.cuda.synchronize()
         sec = time.perf_counter() - start

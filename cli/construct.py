@@ -5,8 +5,11 @@ import time
 
 import click
 
+from approx.plots import check_plot_path
 from approx.records import make_record, to_json
-from ssm.evaluate import CONSTRUCTION_TASKS, evaluate_construction, resolve_device
+from kernels import resolve_device
+from ssm.constructions.mqar import VARIANTS
+from ssm.evaluate import CONSTRUCTION_TASKS, evaluate_construction
 
 
 def format_table(record: dict) -> str:
@@ -30,31 +33,36 @@ def format_table(record: dict) -> str:
 
 
 @click.command("construct")
-@click.argument("task", type=click.Choice(CONSTRUCTION_TASKS))
+@click.argument("task", type=click.Choice(CONSTRUCTION_TASKS), metavar="TASK")
 @click.option("--vocab", type=int, default=None, help="|V| (default: keep-nth 128, induction 20, mqar 128).")
 @click.option("--length", type=int, default=None, help="Sequence length T (default: keep-nth 50, others 100).")
 @click.option("--nth", type=int, default=None, help="n of KEEP n-TH (default 5).")
 @click.option("--kappa", type=int, default=None, help="Number of key-value pairs κ of MQAR (default 8).")
-@click.option("--variant", type=click.Choice(["mamba", "mamba2", "s4d"]), default=None,
+@click.option("--variant", type=click.Choice(VARIANTS), default=None,
               help="MQAR architecture: mamba (Thm. 2, default), mamba2 (Thm. 3), s4d (Thm. 4).")
 @click.option("--hard", is_flag=True, help="INDUCTION HEADS in the hard setting (App. D.4) for every sequence.")
 @click.option("--compressed", is_flag=True, help="The compressed construction (keep-nth: d = 3; mqar: JL).")
 @click.option("--d", "d", type=int, default=None, help="Embedding size (default: the construction's smallest).")
-@click.option("--state-size", "N", type=int, default=None, help="State size N (default: the smallest).")
+@click.option("--n", "N", type=int, default=None, help="State size N (default: the smallest).")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="A .npz file with arrays inputs, targets, mask (S, T) to evaluate on instead of generated data.")
 @click.option("--samples", type=int, default=1000, show_default=True,
-              help="Number of generated sequences (the must-show runs of docs/constructions.md use 10000).")
+              help="Number of generated sequences (docs/constructions.md reports 10000).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
-def construct(task, vocab, length, nth, kappa, variant, hard, compressed, d, N, data, samples, seed, device, as_json):
-    """Build the exact construction for TASK and print its accuracy over the scored positions.
+@click.option("--plot", type=str, default=None, help="Write the accuracy at each position t (.png or .svg).")
+def construct(task, vocab, length, nth, kappa, variant, hard, compressed, d, N, data, samples, seed, device, as_json,
+              plot):
+    """Build the exact construction for TASK (keep-nth, mqar or induction) and print its accuracy over the scored
+    positions.
 
     keep-nth: S6 with positional encoding (Cor. 2). induction: Mamba-Δ⊤ (Lemma 3), --hard for the hard
     setting. mqar: Mamba without gate (Thm. 2), or --variant mamba2 (Thm. 3) / s4d (Thm. 4), --compressed for
     their Johnson-Lindenstrauss step. The model size (d, N, parameters) is printed beside the paper's.
     """
+    if plot is not None:
+        check_plot_path(plot)
     start = time.perf_counter()
     dev = resolve_device(device)
     result = evaluate_construction(task, vocab=vocab, length=length, nth=nth, kappa=kappa, variant=variant,
@@ -64,4 +72,9 @@ def construct(task, vocab, length, nth, kappa, variant, hard, compressed, d, N, 
     record = make_record(result["config"], result["metrics"], seed=seed, device=dev,
                          wall_s=time.perf_counter() - start, accuracy=result["metrics"]["accuracy"],
                          sizes=result["sizes"], bound=result["bound"])
+    if plot is not None:
+        from approx.plots_training import plot_accuracy_per_position
+
+        plot_accuracy_per_position(result["metrics"]["per_position"], plot,
+                                   title=f"approx construct {task}: accuracy at each scored position")
     click.echo(to_json(record) if as_json else format_table(record))

@@ -62,7 +62,7 @@ def main(argv=None):
                    "when run again)", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        click.echo(f"approx: error: {e.format_message()}".replace("\n", " "), err=True)
+        click.echo("approx: error: " + " ".join(e.format_message().split()), err=True)
         sys.exit(2)
     except (ValueError, FileNotFoundError, IsADirectoryError) as e:
         msg = str(e) or type(e).__name__

@@ -43,7 +43,7 @@ def refuse(ctx: click.Context, names, reason: str) -> None:
 #: where the library's messages name an argument: first in the message, or after "got " (``n_max must be …``,
 #: ``… got samples = 4000``), followed by what is said of it
 _BEFORE_NAME = r"(^|(?<=got ))"
-_AFTER_NAME = r"(?= (?:must|exceeds|applies|is|needs)\b| = )"
+_AFTER_NAME = r"(?= (?:must|exceeds|applies|apply|is|needs)\b| = )"
 
 
 def to_flags(message: str, command: click.Command) -> str:

@@ -6,18 +6,21 @@ import time
 import click
 
 from approx.records import make_record, to_json
-from ssm.training import distributed, fig1
+from ssm.models import MODELS
+from ssm.training import distributed, fig1, figures
 from ssm.training.recipe import describe
 from ssm.training.reproduce import SOLVED, TABLES, VARIANTS, compare, select, table_runs
 from ssm.training.sweep import run_sweep
 
+from .figures import format_figure
+from .options import given
 from .train import VariadicCommand, check_plot, make_recipe, option_errors, recipe_options, seed_list
 
-WHAT = TABLES + ("fig1",)
+WHAT = TABLES + ("fig1",) + tuple(figures.FIGURES)
 
 
 class ReproduceCommand(VariadicCommand):
-    variadic = ("--lr", "--lengths", "--models", "--d", "--n")
+    variadic = ("--lr", "--lengths", "--models", "--d", "--n", "--x")
 
 
 def _acc(a, se):
@@ -67,17 +70,21 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
 
 
 @click.command("reproduce", cls=ReproduceCommand,
-               short_help="Table 1, Tables A.1–A.4 or Fig. 1 trained, beside the paper's numbers.")
+               short_help="Tables 1, A.1–A.4 and Figs. 1, 2, 3, A.2–A.4 trained, beside the paper's numbers.")
 @click.argument("what", type=click.Choice(WHAT), metavar="WHAT")
 @click.option("--lengths", type=int, multiple=True, help="Only these sequence lengths T (several after one flag).")
-@click.option("--models", type=click.Choice(VARIANTS), multiple=True, help="Only these rows (several after one flag).")
+@click.option("--models", type=click.Choice(sorted(set(VARIANTS) | set(MODELS))), multiple=True,
+              help="Only these rows (tables) or models (figures); several after one flag.")
+@click.option("--x", "xs", type=int, multiple=True, help="Figures: only these κ (MQAR) or |V| (INDUCTION HEADS).")
+@click.option("--theory", type=click.Choice(figures.THEORIES), default="lem4", show_default=True,
+              help="Figures: the theory line, Lem. 4's compressed sizes (lem4) or the uncompressed ones (step1).")
 @click.option("--d", "d", type=int, multiple=True, help="Only these embedding sizes d.")
 @click.option("--n", "N", type=int, multiple=True, help="Only these state sizes N.")
 @click.option("--samples", type=int, default=200, show_default=True,
               help="fig1: test sequences per run on which e^(−λΔ_t) is taken.")
 @recipe_options("budget")
 @option_errors
-def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
+def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
               val_size, test_size, stop_loss, data_seed, seeds, seed, device, store, no_store, checkpoint_every,
               progress, as_json, plot):
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1) and print the paper's number beside the
@@ -90,8 +97,8 @@ def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_s
 
     Example: approx reproduce table-a1 --lengths 10 --d 8 32 --seeds 3
     """
-    if plot is not None and what != "fig1":
-        raise ValueError("--plot applies to fig1 only")
+    if plot is not None and what in TABLES:
+        raise ValueError("--plot applies to the figures only")
     check_plot(plot)
     start = time.perf_counter()
     recipe, lrs = make_recipe(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
@@ -100,6 +107,13 @@ def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_s
     if len(lrs) > 1:
         raise ValueError("--lr takes one value in reproduce (each cell is the paper's single learning rate)")
     seeds_ = seed_list(seeds, seed)
+    if what in figures.FIGURES:
+        _figure(what, models, xs, theory, d, N, lengths, recipe, seeds_ if given(click.get_current_context(), "seeds")
+                else None, seed, device=device, store=None if no_store else store, checkpoint_every=checkpoint_every,
+                progress=progress, as_json=as_json, plot=plot, start=start)
+        return
+    if xs or given(click.get_current_context(), "theory"):
+        raise ValueError("--x and --theory apply to the figures fig2, figa2, figa3, fig3, figa4")
     if what == "fig1":
         if models or N:
             raise ValueError("fig1 takes --lengths and --d only (its models are Mamba+PE and S4D+PE, N = 8)")
@@ -129,3 +143,28 @@ def reproduce(what, lengths, models, d, N, samples, recipe_name, epochs, batch_s
     record = make_record(config, metrics, seed=seeds_, device=distributed.device(device),
                          wall_s=time.perf_counter() - start, recipe_deviation=results[0]["record"]["recipe_deviation"])
     click.echo(to_json(record) if as_json else text)
+
+
+def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, *, device, store, checkpoint_every,
+            progress, as_json, plot, start):
+    """Train (or read back) the cells of one MQAR / INDUCTION HEADS figure and print its report."""
+    if N or lengths:
+        raise ValueError("the figures set N by their rule and T = 100: --n and --lengths do not apply")
+    chosen = figures.panels(what, models=list(models), xs=list(xs))
+    cells = figures.figure_runs(chosen, recipe, seeds=seeds, d=list(d))
+    if not cells:
+        raise ValueError("no cell of the figure matches --d")
+    results = run_sweep([c[3] for c in cells], store=store, device=device, checkpoint_every=checkpoint_every,
+                        progress=progress)
+    if not distributed.is_main():
+        return
+    summary = figures.summarise(cells, results, theory)
+    per_cell = "seeds " + ", ".join(map(str, seeds)) if seeds else "best of 7 (MQAR) / 5 (INDUCTION HEADS) seeds"
+    if plot is not None:
+        from approx.plots_training import plot_recall_figure
+        plot_recall_figure(summary, plot, title=f"{what}: best accuracy over seeds, theory line ({theory}) in black")
+    config = {"kind": "reproduce", "what": what, "recipe": recipe.to_dict(), "theory": theory,
+              "seeds": seeds or "per panel", "runs": [res["record"]["key"] for res in results]}
+    record = make_record(config, {"panels": summary}, seed=seeds or first_seed, device=distributed.device(device),
+                         wall_s=time.perf_counter() - start, recipe_deviation=results[0]["record"]["recipe_deviation"])
+    click.echo(to_json(record) if as_json else format_figure(what, summary, recipe, per_cell, theory))

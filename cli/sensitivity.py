@@ -99,7 +99,7 @@ def sensitivity(layer, experiment, length, d, n, j, seed, weights, scale, device
     dev = resolve_device(device)
     t0 = time.perf_counter()
     result = run_sensitivity(layer=layer, experiment=experiment, length=length, d=d, n=n, j=j, seed=seed,
-                             weights=weights, device=dev, backend=backend, scale=scale)
+                             weights=weights, device=dev, backend=backend, scale=scale, progress=True)
     wall = time.perf_counter() - t0
     record = make_record(result["config"], result["metrics"], seed=seed, device=dev, wall_s=wall,
                          components=result["components"])
@@ -107,7 +107,7 @@ def sensitivity(layer, experiment, length, d, n, j, seed, weights, scale, device
         from approx.plots_sensitivity import plot_sensitivity
 
         cfg = result["config"]
-        plot_sensitivity(result["plot"], plot, title=f"{cfg['layer']} / {cfg['experiment']}, T = {cfg['length']}, "
+        plot_sensitivity(result["series"], plot, title=f"{cfg['layer']} / {cfg['experiment']}, T = {cfg['length']}, "
                                                      f"j = {cfg['j']}")
     if as_json:
         click.echo(to_json(record))

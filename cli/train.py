@@ -13,7 +13,7 @@ import click
 from approx.records import make_record, to_json
 from approx.store import DEFAULT_PATH
 from signals.tasks import TASKS, make_task
-from ssm.models import MODELS, make_model_config
+from ssm.models import MODELS, make_model_config, task_defaults
 from ssm.training import distributed
 from ssm.training.recipe import SCHEDULES, describe, deviation
 from ssm.training.reproduce import RECIPES
@@ -24,7 +24,9 @@ from .rates import check_output_path, expand_variadic
 
 #: Python argument names whose option is spelled differently
 OPTION_NAMES = {"N": "--n", "nth": "--nth", "n": "--nth", "length": "--length", "d": "--d", "vocab": "--vocab",
-                "kappa": "--kappa", "heads": "--heads", "pe_scale": "--pe-scale", "positions": "--positions"}
+                "kappa": "--kappa", "heads": "--heads", "pe_scale": "--pe-scale", "positions": "--positions",
+                "conv": "--conv", "gate": "--gate", "keys": "--keys", "hard_prob": "--hard-prob",
+                "input_delta": "--input-delta"}
 
 
 def option_errors(fn):
@@ -118,6 +120,11 @@ def check_plot(plot):
         check_output_path("--plot", plot, (".png", ".svg"))
 
 
+def fields_given(fields: dict) -> dict:
+    """The fields a user set (None: left to the model's or the task's default)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def format_train(record: dict) -> str:
     """The final table of ``approx train``: one line per member, the mean over seeds, the recipe."""
     cfg, met = record["config"], record["metrics"]
@@ -141,34 +148,49 @@ def format_train(record: dict) -> str:
                short_help="Train a model on a token task, seeds as one ensemble; print test accuracy.")
 @click.argument("task", type=click.Choice(TASKS), metavar="TASK")
 @click.option("--model", type=click.Choice(list(MODELS)), default="mamba", show_default=True,
-              help="mamba (S6, no conv/gate), s4d (no conv/gate), transformer (1 layer, learned PE).")
+              help="mamba (S6), s4d, transformer (1 layer, learned PE); mamba2, mamba-s4d (gated S4D block), "
+                   "mamba-dt (Mamba-Δ⊤, eq. 15).")
 @click.option("--pe", is_flag=True, default=False, help="Position in the last embedding element (mamba, s4d).")
 @click.option("--pe-scale", type=click.Choice(["t/T", "t"]), default=None,
               help="Value of the position element: t/T (default) or the index t.")
 @click.option("--d", type=int, default=None, help="Embedding size d (mamba/s4d default 32, transformer 16).")
-@click.option("--n", "N", type=int, default=None, help="State size N (mamba, s4d; default 8).")
+@click.option("--n", "N", type=int, default=None, help="State size N (SSMs; default 8).")
+@click.option("--conv", type=int, default=None,
+              help="Kernel of the block's causal convolution, 0 = none (SSMs; default 0 on keep-nth, 4 on mqar "
+                   "and induction).")
+@click.option("--gate/--no-gate", default=None, help="The block's gate (eq. 14g; default: on for mamba-s4d only).")
+@click.option("--input-delta", is_flag=True, default=None,
+              help="mamba-dt: keep Δ on the input term (eq. 15 has none; the default follows eq. 15).")
 @click.option("--heads", type=int, default=None, help="Attention heads (transformer; default 1).")
-@click.option("--length", type=int, default=None, help="Sequence length T (keep-nth default 50).")
+@click.option("--length", type=int, default=None, help="Sequence length T (keep-nth 50, mqar and induction 100).")
 @click.option("--nth", type=int, default=None, help="n of KEEP n-TH (default 5).")
-@click.option("--vocab", type=int, default=None, help="|V| (keep-nth default 128).")
-@click.option("--positions", type=click.Choice(["from-n", "after-n"]), default=None,
-              help="KEEP n-TH positions scored: t = n..T (App. D.2, default) or t > n.")
+@click.option("--vocab", type=int, default=None, help="|V| (keep-nth 128, mqar 128 values, induction 20).")
+@click.option("--positions", type=click.Choice(["from-n", "after-n", "all", "repeat", "hard"]), default=None,
+              help="Positions scored. keep-nth: from-n (t = n..T, App. D.2, default) or after-n; induction: all "
+                   "(default), repeat (a previous occurrence) or hard (T − r of hard sequences).")
 @click.option("--kappa", type=int, default=None, help="κ of MQAR (default 8).")
+@click.option("--keys", type=click.Choice(["distinct", "iid"]), default=None,
+              help="MQAR keys: distinct (default) or iid (App. D.3; a repeated key answers its latest value).")
+@click.option("--hard-prob", type=float, default=None, help="INDUCTION HEADS: share of hard sequences (0.75).")
 @recipe_options("paper")
 @option_errors
-def train(task, model, pe, pe_scale, d, N, heads, length, nth, vocab, positions, kappa, recipe_name, epochs,
+def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
+          recipe_name, epochs,
           batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, seeds, seed,
           device, store, no_store, checkpoint_every, progress, as_json, plot):
     """Train MODEL on TASK with App. D.1's recipe (every knob overridable), one member per seed and learning
     rate, and print each member's test accuracy, loss and epochs to the early stop.
 
-    Example: approx train keep-nth --model mamba --pe --d 32 --n 8 --length 50 --seeds 3
+    Examples: approx train keep-nth --model mamba --pe --d 32 --n 8 --length 50 --seeds 3;
+    approx train mqar --model mamba2 --kappa 8 --d 64 --n 17; approx train induction --model mamba-dt --vocab 10 --d 32
     """
     check_plot(plot)
     start = time.perf_counter()
-    task_cfg = make_task(task, length=length, nth=nth, vocab=vocab, positions=positions, kappa=kappa)
-    fields = {"d": d, "N": N, "pe": pe or None, "pe_scale": pe_scale, "heads": heads}
-    model_cfg = make_model_config(model, **fields)
+    task_cfg = make_task(task, length=length, nth=nth, vocab=vocab, positions=positions, kappa=kappa, keys=keys,
+                         hard_prob=hard_prob)
+    fields = {"d": d, "N": N, "pe": pe or None, "pe_scale": pe_scale, "heads": heads, "conv": conv, "gate": gate,
+              "input_delta": input_delta or None}
+    model_cfg = make_model_config(model, **{**task_defaults(task, model), **fields_given(fields)})
     recipe, lrs = make_recipe(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
                               schedule=schedule, train_size=train_size, val_size=val_size, test_size=test_size,
                               stop_loss=stop_loss, data_seed=data_seed)

@@ -1,4 +1,4 @@
-"""PyTorch reference of the scan engine (DESIGN §2): the specification the Triton kernels are tested against.
+"""PyTorch reference of the scan engine (docs/design.md §2): the specification the Triton kernels are tested against.
 
 The recurrence, for every batch element b, channel d, state n and step t = 1..L (h_0 = 0):
 

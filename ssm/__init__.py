@@ -6,10 +6,9 @@ Flat public API::
     from ssm import accuracy
 """
 from .layers import (ACTIVATIONS, MIXERS, Gate, Mamba2Mixer, MambaDeltaTMixer, S4DMixer, S6Mixer, ShortConv,
-                     get_activation, make_mixer)
+                     TimeRecovery, get_activation, make_mixer)
 from .evaluate import accuracy, predict
 from .models import OneLayerModel
-from .time_recovery import TimeRecovery
 
 __all__ = ["ACTIVATIONS", "MIXERS", "Gate", "Mamba2Mixer", "MambaDeltaTMixer", "S4DMixer", "S6Mixer", "ShortConv",
            "get_activation", "make_mixer", "OneLayerModel", "TimeRecovery", "accuracy", "predict"]

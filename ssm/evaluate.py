@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from kernels import resolve_device
+from signals.checks import check_choice, check_int
+
 
 @torch.no_grad()
 def predict(model, inputs: torch.Tensor, *, batch_size: int = 1000, device=None) -> torch.Tensor:
@@ -21,45 +24,53 @@ def predict(model, inputs: torch.Tensor, *, batch_size: int = 1000, device=None)
     return torch.cat(out)
 
 
+@torch.no_grad()
 def accuracy(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, *, batch_size: int = 1000,
-             device=None) -> dict:
-    """Fraction of scored positions (``mask``) where argmax of the model's logits equals ``targets``.
+             device=None, logits=None) -> dict:
+    """Fraction of scored positions (``mask``) where argmax of the model's logits equals ``targets``: the one
+    accuracy of the lab's constructions and trained models (App. D: accuracy is taken where the mask is set).
 
-    inputs, targets: (S, T) integer; mask: (S, T) bool. Returns ``{"accuracy", "correct", "scored",
-    "sequences_all_correct"}``, the last the fraction of sequences with every scored position right.
+    inputs, targets: (S, T) integer; mask: (S, T) bool; run in chunks of ``batch_size`` sequences on ``device``
+    (default: the model's). ``logits(chunk_inputs, chunk_mask)`` → (M, classes), the logits at the chunk's M
+    scored positions in row-major order, replaces ``model(chunk_inputs)[chunk_mask]`` (an engine that computes
+    only the scored positions). Returns ``{"accuracy", "correct", "scored", "sequences_all_correct",
+    "per_position"}``, the last ``{"correct", "scored"}`` lists over t = 1..T.
     """
     if inputs.shape != targets.shape or inputs.shape != mask.shape:
         raise ValueError(f"inputs, targets and mask must share one shape, got {tuple(inputs.shape)}, "
                          f"{tuple(targets.shape)}, {tuple(mask.shape)}")
+    check_int("batch_size", batch_size)
     mask = mask.bool()
-    scored = int(mask.sum())
-    if scored == 0:
+    S, T = mask.shape
+    if not mask.any():
         raise ValueError("the mask scores no position")
-    pred = predict(model, inputs, batch_size=batch_size, device=device)
-    hit = (pred == targets.long()) & mask
-    correct = int(hit.sum())
-    per_seq = (hit | ~mask).all(dim=1).float().mean().item()
-    return {"accuracy": correct / scored, "correct": correct, "scored": scored, "sequences_all_correct": per_seq}
+    if device is None:
+        device = next(model.parameters()).device
+    if logits is None:
+        logits = lambda x, m: model(x)[m]                                             # noqa: E731
+    correct_t = torch.zeros(T, dtype=torch.int64)
+    scored_t = torch.zeros(T, dtype=torch.int64)
+    wrong_seq = torch.zeros(S, dtype=torch.int64)
+    for start in range(0, S, batch_size):
+        sl = slice(start, start + batch_size)
+        m = mask[sl]
+        where = m.nonzero()                                                            # (M, 2): row-major
+        hit = (logits(inputs[sl].to(device), m.to(device)).argmax(-1).cpu() == targets[sl][m].long())
+        correct_t += torch.bincount(where[:, 1], weights=hit.double(), minlength=T).long()
+        scored_t += torch.bincount(where[:, 1], minlength=T)
+        wrong_seq[sl] += torch.bincount(where[:, 0], weights=(~hit).double(), minlength=m.shape[0]).long()
+    correct, scored = int(correct_t.sum()), int(scored_t.sum())
+    return {"accuracy": correct / scored, "correct": correct, "scored": scored,
+            "sequences_all_correct": float((wrong_seq == 0).double().mean()),
+            "per_position": {"correct": correct_t.tolist(), "scored": scored_t.tolist()}}
 
 
 CONSTRUCTION_TASKS = ("keep-nth", "mqar", "induction")
-MQAR_VARIANTS = ("mamba", "mamba2", "s4d")
 DEFAULTS = {
     "keep-nth": {"vocab": 128, "length": 50, "nth": 5},         # Tab. 1: KEEP FIFTH, T = 50, |V| = 128
     "mqar": {"vocab": 128, "length": 100, "kappa": 8},          # Fig. 2: T = 100, |V| = 128
     "induction": {"vocab": 20, "length": 100},                  # Fig. 3: T = 100, |V| ∈ {5, 10, 20, 40}
 }
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cuda"`` without a GPU is a ValueError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    return torch.device(device)
 
 
 def evaluate_construction(task: str, *, vocab: int | None = None, length: int | None = None, nth: int | None = None,
@@ -83,8 +94,7 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
 
     if task not in CONSTRUCTION_TASKS:
         raise ValueError(f"task must be one of {CONSTRUCTION_TASKS}, got {task!r}")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    check_int("samples", samples)
     dev = resolve_device(device)
     cfg = dict(DEFAULTS[task])
     cfg.update({k: v for k, v in (("vocab", vocab), ("length", length), ("nth", nth), ("kappa", kappa))
@@ -100,8 +110,8 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
     if task == "induction" and compressed:
         raise ValueError("induction has no compressed construction (Lemma 3 is stated with d = 2|V|)")
     batch = None
-    if isinstance(cfg["vocab"], bool) or not isinstance(cfg["vocab"], int) or cfg["vocab"] < 2:
-        raise ValueError(f"vocab must be an integer ≥ 2, got {cfg['vocab']!r}")
+    check_int("vocab", cfg["vocab"], 2)
+    check_int("length", cfg["length"])
     if data is not None:
         inputs = cfg["vocab"] + cfg.get("kappa", 0)                         # MQAR: κ key tokens, then values
         classes = cfg["vocab"] + (1 if task == "induction" else 0)          # induction adds the blank ×
@@ -115,8 +125,7 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
         cfg["compressed"] = compressed
     elif task == "mqar":
         variant = variant or "mamba"
-        if variant not in MQAR_VARIANTS:
-            raise ValueError(f"variant must be one of {MQAR_VARIANTS}, got {variant!r}")
+        check_choice("variant", variant, mqar.VARIANTS)
         model, sizes = mqar.build(variant, cfg["kappa"], cfg["vocab"], cfg["length"], compressed, d, seed, N)
         bound = {"d": sizes["bound_d"], "N": sizes["bound_N"], "source": sizes["bound"]}
         if batch is None:

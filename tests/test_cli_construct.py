@@ -76,11 +76,11 @@ GOOD = {"inputs": np.array([[0, 1, 2, 1]]), "targets": np.array([[5, 5, 5, 1]]),
 
 @pytest.mark.parametrize("argv,msg", [
     (["keep-nth", "--nth", "60"], "n must be at most the sequence length T=50, got n=60"),
-    (["keep-nth", "--nth", "0"], "n must be a positive integer"),
+    (["keep-nth", "--nth", "0"], "n must be an integer ≥ 1"),
     (["keep-nth", "--vocab", "1"], "vocab must be an integer ≥ 2, got 1"),
     (["induction", "--vocab", "1"], "vocab must be an integer ≥ 2, got 1"),
     (["induction", "--vocab", "10", "--d", "19"], "d=19 is below Lemma 3's d = 2|V| = 20"),
-    (["induction", "--vocab", "10", "--state-size", "4"], "N=4 is below Lemma 3's N = |V| = 10"),
+    (["induction", "--vocab", "10", "--n", "4"], "N=4 is below Lemma 3's N = |V| = 10"),
     (["keep-nth", "--vocab", "10", "--d", "5"], "d=5 is below the 11"),
     (["mqar", "--kappa", "8", "--vocab", "16", "--d", "20"], "d=20 is below the Thm. 2 bound d = κ + |V| = 24"),
     (["mqar", "--kappa", "40", "--length", "100"], "below 3·kappa = 120"),
@@ -89,9 +89,11 @@ GOOD = {"inputs": np.array([[0, 1, 2, 1]]), "targets": np.array([[5, 5, 5, 1]]),
     (["induction", "--nth", "3"], "nth applies to keep-nth only"),
     (["induction", "--compressed"], "induction has no compressed construction"),
     (["induction", "--variant", "s4d"], "variant applies to mqar only"),
-    (["keep-nth", "--samples", "0"], "samples must be a positive integer, got 0"),
+    (["keep-nth", "--samples", "0"], "--samples must be an integer ≥ 1, got 0"),
     (["keep-nth", "--seed", "-1"], "seed must be an integer ≥ 0"),
-    (["keep-nth", "--length", "0"], "length"),
+    (["keep-nth", "--length", "0"], "--length must be an integer ≥ 1, got 0"),
+    ([], "Missing argument 'TASK'. Choose from: keep-nth, mqar, induction"),
+    (["keep-nth", "--plot", "/no/such/dir/a.png"], "does not exist"),
     (["cubic"], "'cubic' is not one of 'keep-nth', 'mqar', 'induction'"),
     (["keep-nth", "--device", "tpu"], "Invalid value for '--device'"),
 ])
@@ -136,3 +138,48 @@ def test_keep_nth_file_shorter_than_n_exit_2(tmp_path, capsys):
     path = save_task_file(tmp_path / "short.npz", keep_nth(4, 3, 2, 128, seed=0))
     code, _, err = run(["construct", "keep-nth", "--data", str(path)], capsys)
     assert code == 2 and "n must be at most the sequence length T=3, got n=5" in err
+
+
+def test_plot_accuracy_per_position_is_written_like_any_file(tmp_path, capsys):
+    png = tmp_path / "acc.png"
+    code, out, err = run(["construct", "keep-nth", "--samples", "20", "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+def test_accuracy_per_position_counts_add_up():
+    from ssm import accuracy
+
+    class Fixed(torch.nn.Module):          # predicts class 1 everywhere
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.ones_like(x), 3).float() + 0 * self.w
+
+    inputs = torch.zeros(3, 4, dtype=torch.long)
+    targets = torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1], [2, 1, 0, 1]])
+    mask = torch.tensor([[1, 1, 0, 1], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=torch.bool)
+    for batch_size in (1, 2, 5):
+        acc = accuracy(Fixed(), inputs, targets, mask, batch_size=batch_size)
+        assert acc["per_position"] == {"correct": [1, 1, 1, 3], "scored": [2, 2, 1, 3]}
+        assert (acc["correct"], acc["scored"]) == (6, 8)
+        assert acc["sequences_all_correct"] == pytest.approx(1 / 3)    # only row 1 has every scored position right
+
+
+def test_the_example_sequences_file_is_solved(capsys):
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "examples" / "mqar_sequences.npz"
+    code, out, err = run(["construct", "mqar", "--kappa", "8", "--data", str(path), "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["metrics"]["accuracy"] == 1.0 and rec["metrics"]["scored"] == 32 * 8

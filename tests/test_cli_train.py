@@ -108,7 +108,7 @@ def _foreign_store(tmp_path):
     (["train", "keep-nth", "--train-size", "8"], "--batch-size must not exceed train_size=8"),
     (["train", "keep-nth", "--plot", "curves.txt"], "must end in .png or .svg"),
     (["reproduce", "table-a1", "--lengths", "30"], "lengths [30] not in table-a1"),
-    (["reproduce", "table1", "--plot", "x.png"], "--plot applies to fig1 only"),
+    (["reproduce", "table1", "--plot", "x.png"], "--plot applies to the figures only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, msg, tmp_path, capsys):
     code, out, err = run(argv + ["--no-store", "--device", "cpu"] if argv[1] != "copy" else argv, capsys)
@@ -123,3 +123,35 @@ def test_a_store_of_another_version_is_refused_and_kept(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1
     assert "was written by another version of the lab (store format 7" in err
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("task,extra,model_fields,task_fields", [
+    ("mqar", ["--model", "mamba", "--kappa", "2", "--keys", "iid"], {"conv": 4}, {"kappa": 2, "keys": "iid"}),
+    ("mqar", ["--model", "mamba2", "--kappa", "3"], {"conv": 4}, {"keys": "distinct"}),
+    ("mqar", ["--model", "mamba-s4d", "--kappa", "4", "--no-gate", "--conv", "2"], {"conv": 2}, {}),
+    ("induction", ["--model", "mamba-dt", "--positions", "repeat"], {"conv": 4}, {"positions": "repeat"}),
+    ("induction", ["--model", "mamba", "--conv", "0"], {}, {"positions": "all"}),
+])
+def test_train_recall_tasks_record_the_block_and_the_task_choices(task, extra, model_fields, task_fields, capsys):
+    length = ["--length", "12", "--vocab", "5"] if task == "induction" else ["--length", "12", "--vocab", "6"]
+    code, out, err = run(["train", task, "--d", "6", "--n", "2", *length, *TINY, "--seeds", "1", "--no-store",
+                          "--json", *extra], capsys)
+    assert code == 0, err
+    cfg = json.loads(out)["config"]
+    for k, v in model_fields.items():
+        assert cfg["model"][k] == v
+    if "conv" not in model_fields:
+        assert "conv" not in cfg["model"]
+    assert cfg["model"].get("gate", False) is (cfg["model"]["name"] == "mamba-s4d" and "--no-gate" not in extra)
+    for k, v in task_fields.items():
+        assert cfg["task"][k] == v
+
+
+def test_mamba_with_its_convolution_learns_a_small_mqar(capsys):
+    """The whole stage on a task the model can solve: κ = 2 pairs among 8 values, T = 16, 8 epochs of 1 500."""
+    code, out, err = run(["train", "mqar", "--model", "mamba", "--kappa", "2", "--vocab", "8", "--length", "16",
+                          "--d", "32", "--n", "4", "--epochs", "8", "--train-size", "1500", "--val-size", "100",
+                          "--test-size", "300", "--lr", "0.01", "--device", "cpu", "--no-progress", "--no-store",
+                          "--seeds", "1", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["accuracy"] >= 0.95

@@ -56,7 +56,7 @@ def test_keep_nth_padded_sizes_still_exact():
 
 @pytest.mark.parametrize("kwargs,msg", [
     ({"vocab": 1}, "vocab must be an integer ≥ 2"),
-    ({"n": 0}, "n must be a positive integer"),
+    ({"n": 0}, "n must be an integer ≥ 1"),
     ({"n": 8, "length": 7}, "n must be at most the sequence length T=7"),
     ({"vocab": 10, "d": 10}, "d=10 is below the 11"),
     ({"vocab": 10, "compressed": True, "d": 2}, "d=2 is below the 3"),

@@ -1,4 +1,4 @@
-"""approx.fit end to end: the issue's must-show numbers, every strategy on signals it must fit exactly, the
+"""approx.fit end to end: the documented must-show numbers, every strategy on signals it must fit exactly, the
 finite-sharpness effect, time modes, and the result record."""
 import json
 import math
@@ -16,7 +16,7 @@ from signals.grid import midpoints
 
 def test_mamba_heaviside_fits_three_jumps_with_four_bases():
     r = fit("piecewise", m=3, basis="mamba", strategy="heaviside", n=4)
-    assert r.metrics["l2_sq"] < 1e-4                 # the issue's requirement
+    assert r.metrics["l2_sq"] < 1e-4                 # docs/fit.md's must-show bound
     assert r.metrics["l2_sq"] < 1e-20                # in fact exact up to rounding at the default sharpness
     assert r.metrics["n_used"] == 4 and len(r.params["jumps"]) == 3
     assert r.params["sharpness"] == 64.0 * 4096 ** 2

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import ssm
-import ssm.layers as layers
+import ssm.layers.mixers as layers
 from ssm import (Gate, Mamba2Mixer, MambaDeltaTMixer, OneLayerModel, S4DMixer, S6Mixer, ShortConv,
                  TimeRecovery)
 
@@ -252,8 +252,8 @@ def test_model_parameter_count_and_options():
 
 @pytest.mark.parametrize("kwargs,msg", [
     ({"mixer": "rnn"}, "mixer must be one of"),
-    ({"d": 0}, "d must be a positive integer"),
-    ({"N": 1.5}, "N must be a positive integer"),
+    ({"d": 0}, "d must be an integer ≥ 1"),
+    ({"N": 1.5}, "N must be an integer ≥ 1"),
     ({"d": 1, "positional_encoding": True}, "d must be at least 2"),
     ({"mixer": "mamba2", "conv_kernel": None}, "needs conv_kernel"),
     ({"conv_activation": "tanh"}, "activation must be one of"),

@@ -1,7 +1,7 @@
 """The PyTorch reference scan (kernels/reference.py) against an independent naive float64 loop and closed forms.
 
 The naive loop below works on Python scalars, one (batch, channel, state) at a time, straight from the recurrence
-of DESIGN §2 (eqs. (2)-(5), Δ per channel eq. (14f), per state eq. (15), scalar Mamba-2):
+of docs/design.md §2 (eqs. (2)-(5), Δ per channel eq. (14f), per state eq. (15), scalar Mamba-2):
 
     h_t = exp(Δ_t A) h_{t−1} + (Δ_t | 1) u_t B_t,   y_t = Re Σ_n C_t h_t + D u_t.
 """

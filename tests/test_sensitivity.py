@@ -14,7 +14,7 @@ from ssm.sensitivity import (Attention, TokenSSM, attention_experiment, attentio
                              fit_log_linear, forgetting_experiment, jacobian_autograd, jacobian_closed_form,
                              lemma2_experiment, max_relative_error, random_input, token_ssm)
 
-TOL = 1e-6   # the acceptance: relative agreement in float64
+TOL = 1e-6   # relative agreement of autograd and the closed form in float64 (docs/sensitivity.md)
 
 
 def random_token_ssm(kind, complex_, seed, D=2, N=3, d_in=3):
@@ -260,3 +260,50 @@ def test_cli_bad_input_exits_2(args, needle, tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("approx: error:") and needle in lines[0]
     assert "Traceback" not in err
+
+
+def test_attention_too_large_is_refused_before_any_work(monkeypatch):
+    import ssm.sensitivity.attention as att_mod
+
+    def never(*args, **kwargs):
+        raise AssertionError("the Jacobian was computed")
+
+    monkeypatch.setattr(att_mod, "attention_jacobian_autograd", never)
+    with pytest.raises(ValueError, match="would have 64000000 entries"):
+        attention_experiment(length=2000, d=4)
+
+
+def test_attention_larger_than_free_memory_is_refused(monkeypatch):
+    import ssm.sensitivity.attention as att_mod
+    monkeypatch.setattr(att_mod, "free_memory", lambda device: 1 << 20)       # 1 MiB free
+    with pytest.raises(ValueError, match="GiB free on cpu"):
+        attention_experiment(length=300, d=2)
+
+
+def test_attention_passes_shrink_to_the_memory_budget():
+    import ssm.sensitivity.attention as att_mod
+    assert att_mod._rows_per_pass(1000, 1 << 40) == 64
+    assert att_mod._rows_per_pass(1000, 10 * 48 * 1000 * 1000) == 10
+    assert att_mod._rows_per_pass(1000, 1) == 1
+    x = random_input(9, 3, 0)
+    att = Attention.random(3, 0)
+    torch.testing.assert_close(attention_jacobian_autograd(att, x, rows_per_pass=1),
+                               attention_jacobian_autograd(att, x, rows_per_pass=64), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("experiment,layer", [("decay", "s6"), ("decay", "attention"), ("lemma2", "s6"),
+                                              ("forgetting", "s6")])
+def test_experiments_return_data_not_labels(experiment, layer):
+    from ssm.sensitivity import run_sensitivity
+
+    series = run_sensitivity(layer=layer, experiment=experiment, length=12)["series"]
+    assert series["experiment"] == ("attention" if layer == "attention" else experiment)
+
+    def strings(v):
+        if isinstance(v, dict):
+            return [s for k, w in v.items() for s in strings(w) if k not in ("experiment", "layer")]
+        if isinstance(v, (list, tuple)):
+            return [s for w in v for s in strings(w)]
+        return [v] if isinstance(v, str) else []
+
+    assert strings(series) == []

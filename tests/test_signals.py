@@ -1,4 +1,4 @@
-"""signals: the seeded generators, the Haar/step/needle shapes, and a user's file (DESIGN §1)."""
+"""signals: the seeded generators, the Haar/step/needle shapes, and a user's file (docs/design.md §1)."""
 import numpy as np
 import pytest
 import torch

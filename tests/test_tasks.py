@@ -87,8 +87,8 @@ def test_induction_hard_setting_places_special_token():
         assert b.targets[s, T - r - 1] == x[r]                           # query at T − r answers x_{r+1}
 
 
-def test_induction_score_blank_false_masks_first_occurrences():
-    b = induction_heads(10, 30, 8, score_blank=False, seed=0)
+def test_induction_positions_repeat_masks_first_occurrences():
+    b = induction_heads(10, 30, 8, positions="repeat", seed=0)
     full = induction_targets(b.inputs, 8)
     assert torch.equal(b.mask, full != 8)
 
@@ -231,3 +231,38 @@ def test_registry_configs_generate_record_and_refuse():
                       (lambda: make_task("induction", length=8), "the hard setting needs")):
         with pytest.raises(ValueError, match=msg):
             call()
+
+
+def test_induction_positions_hard_scores_the_second_special_token_only():
+    b = induction_heads(200, 50, 6, hard_prob=0.5, gamma=0.1, positions="hard", seed=3)
+    every = induction_heads(200, 50, 6, hard_prob=0.5, gamma=0.1, seed=3)
+    assert torch.equal(b.inputs, every.inputs)                     # the same sequences, another mask
+    per_row = b.mask.sum(1)
+    assert set(per_row.tolist()) == {0, 1} and 60 < int(per_row.sum()) < 140
+    for i, t in b.mask.nonzero().tolist():
+        row = b.inputs[i]
+        r = 50 - 1 - t                                              # 1-based r: positions r and T − r hold v*
+        assert 1 <= r <= 5 and row[r - 1] == row[t]
+        assert (row == row[t]).sum() == 2                           # v* nowhere else
+        assert b.targets[i, t] == row[r]                            # the token after its first occurrence
+    with pytest.raises(ValueError, match="needs hard_prob > 0"):
+        induction_heads(5, 50, 6, positions="hard")
+
+
+def test_mqar_iid_keys_answer_their_latest_value_and_absent_keys_are_not_asked():
+    kappa = 6
+    b = mqar(300, 40, kappa, 16, keys="iid", seed=2)
+    distinct = mqar(300, 40, kappa, 16, seed=2)
+    assert int(distinct.mask.sum()) == 300 * kappa
+    assert int(b.mask.sum()) < 300 * kappa                              # repeats leave keys unpaired
+    for i in range(300):
+        x = b.inputs[i].tolist()
+        latest = {}
+        for k, v in zip(x[0:2 * kappa:2], x[1:2 * kappa:2]):
+            latest[k] = v - kappa                                        # value token → value index
+        asked = [(t, x[t]) for t in b.mask[i].nonzero()[:, 0].tolist()]
+        assert sorted(k for _, k in asked) == sorted(latest)            # every paired key once, no other
+        for t, k in asked:
+            assert b.targets[i, t] == latest[k]
+    with pytest.raises(ValueError, match="keys must be one of distinct, iid"):
+        mqar(3, 40, kappa, 16, keys="random")

@@ -167,3 +167,14 @@ def test_data_larger_than_the_free_memory_is_refused_before_it_is_drawn(monkeypa
     monkeypatch.setattr(data, "free_memory", lambda device: 1000)
     with pytest.raises(ValueError, match=r"the data sets of this group need .* GiB are free on cpu"):
         GroupData([make_task("keep-nth", length=6, nth=2, vocab=7)], TINY)
+
+
+def test_a_disagreement_is_explained_by_the_sequences_each_recipe_saw():
+    from ssm.training import paper
+    from ssm.training.reproduce import BUDGET, note
+
+    cell = {"row": "MAMBA (+PE)", "T": 20, "paper": paper.Cell(1.0, 0.0, 37, 2.2)}   # 37 epochs < 50, yet 3.7e6
+    text = note("table-a1", cell, {"accuracy": 0.48}, BUDGET)
+    assert "37 epochs of 100000 sequences (3.7e+06 seen)" in text and "50 of 10000 (5.0e+05)" in text
+    few = {"row": "MAMBA (+PE)", "T": 20, "paper": paper.Cell(1.0, 0.0, 4, 2.2)}      # 4·10⁵ < 5·10⁵
+    assert note("table-a1", few, {"accuracy": 0.48}, BUDGET) == "recipe differs from App. D.1"

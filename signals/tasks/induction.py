@@ -1,8 +1,9 @@
 """INDUCTION HEADS (Sec. 5.2, App. C.2 and D.4).
 
 x_i ∈ [0, |V|); y_t = x_{j(t)+1} with j(t) = max{j < t : x_j = x_t}, or the blank × = |V| when x_t has not
-occurred before: ``num_classes = |V| + 1``. Every position is scored (``score_blank=False`` scores only the
-positions with a previous occurrence). With probability ``hard_prob`` a sequence is drawn in the hard setting:
+occurred before: ``num_classes = |V| + 1``. The positions scored (``positions``, the paper does not say): every
+position (``"all"``, the default: the blank is a class like any other), the positions with a previous occurrence
+(``"repeat"``), or the hard setting's position T − r alone (``"hard"``: standard sequences score nothing). With probability ``hard_prob`` a sequence is drawn in the hard setting:
 a special token v* is excluded from the i.i.d. draw and placed at positions r and T − r, r ~ Unif{1..⌊γT⌋}.
 The paper's experiments take T > 2|V| + 1, p = 0.75, γ = 0.1; the generator does not require T > 2|V| + 1.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
 from .batch import IGNORE, TaskBatch, generator
+
+POSITIONS = ("all", "repeat", "hard")
 
 
 def induction_targets(inputs: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -33,13 +36,16 @@ def induction_targets(inputs: torch.Tensor, vocab: int) -> torch.Tensor:
 
 
 def induction_heads(samples: int, length: int = 100, vocab: int = 20, *, hard_prob: float = 0.0,
-                    gamma: float = 0.1, score_blank: bool = True, seed: int = 0) -> TaskBatch:
+                    gamma: float = 0.1, positions: str = "all", seed: int = 0) -> TaskBatch:
     """INDUCTION HEADS (App. D.4), standard setting and, with probability ``hard_prob``, the hard setting.
 
     Defaults: T = 100 as in Fig. 3 (whose |V| ∈ {5, 10, 20, 40}, p = 0.75, γ = 0.1).
     """
     samples, length = check_int("samples", samples, 1), check_int("length", length, 2)
     vocab = check_int("vocab", vocab, 2)
+    check_choice("positions", positions, POSITIONS)
+    if positions == "hard" and not hard_prob > 0:
+        raise ValueError("positions 'hard' scores the hard setting's position T − r: it needs hard_prob > 0")
     if not 0.0 <= float(hard_prob) <= 1.0:
         raise ValueError(f"hard_prob must lie in [0, 1], got {hard_prob!r}")
     if not 0.0 < float(gamma) <= 0.5:
@@ -59,5 +65,11 @@ def induction_heads(samples: int, length: int = 100, vocab: int = 20, *, hard_pr
     others[rows, length - r - 1] = special
     inputs = torch.where(hard[:, None], others, inputs)
     targets = induction_targets(inputs, vocab)
-    mask = torch.ones(samples, length, dtype=torch.bool) if score_blank else targets != vocab
+    if positions == "all":
+        mask = torch.ones(samples, length, dtype=torch.bool)
+    elif positions == "repeat":
+        mask = targets != vocab
+    else:
+        mask = torch.zeros(samples, length, dtype=torch.bool)
+        mask[rows[hard], length - r[hard] - 1] = True
     return TaskBatch(inputs, torch.where(mask, targets, torch.full_like(targets, IGNORE)), mask)

@@ -17,8 +17,10 @@ from typing import ClassVar
 
 from ..checks import check_choice, check_float, check_int
 from .batch import TaskBatch
+from .induction import POSITIONS as INDUCTION_POSITIONS
 from .induction import induction_heads
 from .keep_nth import POSITIONS, keep_nth
+from .mqar import KEYS as MQAR_KEYS
 from .mqar import mqar
 
 
@@ -72,17 +74,20 @@ class KeepNthConfig(_Task):
 @dataclass(frozen=True)
 class MQARConfig(_Task):
     """MQAR (eq. 46-47, App. D.3) in the format of :func:`signals.tasks.mqar`: T = ``length``, κ = ``kappa``,
-    |V| = ``vocab`` values; inputs are κ + |V| tokens, outputs the |V| values. Drawn on the CPU, then moved."""
+    |V| = ``vocab`` values, ``keys`` ``"distinct"`` or ``"iid"`` (repeats answer their latest value); inputs are
+    κ + |V| tokens, outputs the |V| values. Drawn on the CPU, then moved."""
 
     name: ClassVar[str] = "mqar"
     length: int = 100
     kappa: int = 8
     vocab: int = 128
+    keys: str = "distinct"
 
     def __post_init__(self):
         check_int("length", self.length, 1)
         check_int("kappa", self.kappa, 1)
         check_int("vocab", self.vocab, 2)
+        check_choice("keys", self.keys, MQAR_KEYS)
         if self.length < 3 * self.kappa:
             raise ValueError(f"MQAR needs length ≥ 3·kappa = {3 * self.kappa}, got length={self.length}")
 
@@ -91,26 +96,31 @@ class MQARConfig(_Task):
         return self.kappa + self.vocab
 
     def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
-        return TaskBatch(*(t.to(device) for t in mqar(samples, self.length, self.kappa, self.vocab, seed=seed)))
+        return TaskBatch(*(t.to(device) for t in mqar(samples, self.length, self.kappa, self.vocab, keys=self.keys,
+                                                      seed=seed)))
 
 
 @dataclass(frozen=True)
 class InductionConfig(_Task):
     """INDUCTION HEADS (App. D.4) as :func:`signals.tasks.induction_heads` draws it: T = ``length``,
-    |V| = ``vocab`` (+ the blank class), hard-setting probability ``hard_prob`` (Fig. 3: 0.75), γ = ``gamma``.
-    Drawn on the CPU, then moved."""
+    |V| = ``vocab`` (+ the blank class), hard-setting probability ``hard_prob`` (Fig. 3: 0.75), γ = ``gamma``,
+    ``positions`` scored (``"all"``, ``"repeat"`` or ``"hard"``). Drawn on the CPU, then moved."""
 
     name: ClassVar[str] = "induction"
     length: int = 100
     vocab: int = 20
     hard_prob: float = 0.75
     gamma: float = 0.1
+    positions: str = "all"
 
     def __post_init__(self):
         check_int("length", self.length, 2)
         check_int("vocab", self.vocab, 2)
         check_float("hard_prob", self.hard_prob, 0.0, 1.0)
         check_float("gamma", self.gamma, 0.0, 0.5, low_open=True)
+        check_choice("positions", self.positions, INDUCTION_POSITIONS)
+        if self.positions == "hard" and not self.hard_prob > 0:
+            raise ValueError("positions 'hard' scores the hard setting's position T − r: it needs hard_prob > 0")
         r_max = int(self.gamma * self.length)
         if self.hard_prob > 0 and not 1 <= r_max < self.length - r_max:
             raise ValueError(f"the hard setting needs 1 ≤ ⌊γT⌋ < T/2, got gamma={self.gamma}, "
@@ -121,7 +131,8 @@ class InductionConfig(_Task):
         return self.vocab + 1
 
     def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
-        b = induction_heads(samples, self.length, self.vocab, hard_prob=self.hard_prob, gamma=self.gamma, seed=seed)
+        b = induction_heads(samples, self.length, self.vocab, hard_prob=self.hard_prob, gamma=self.gamma,
+                            positions=self.positions, seed=seed)
         return TaskBatch(*(t.to(device) for t in b))
 
 

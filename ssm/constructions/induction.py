@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import torch
 
+from signals.checks import check_int
+
 from ..layers import get_activation
 from ..models import OneLayerModel
 
@@ -69,8 +71,7 @@ def build(vocab: int = 20, *, activation: str = "relu", d: int | None = None, N:
 
     The weights do not depend on the sequence length. Raises ValueError for vocab < 2 or d, N below Lemma 3's.
     """
-    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
-        raise ValueError(f"vocab must be an integer ≥ 2, got {vocab!r}")
+    check_int("vocab", vocab, 2)
     need = required_sizes(vocab)
     d = need["d"] if d is None else d
     N = need["N"] if N is None else N

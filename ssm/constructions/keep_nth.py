@@ -38,6 +38,8 @@ import math
 
 import torch
 
+from signals.checks import check_int
+
 from ..models import OneLayerModel
 
 LAMBDA = 25.0     # Λ = −λ
@@ -73,10 +75,8 @@ def build(vocab: int = 128, n: int = 5, *, length: int | None = None, compressed
     length T ≥ n. Raises ValueError for vocab < 2, n < 1, n > T, d or N below the construction's needs, or a
     compressed vocabulary above 1024 (the angular margin 1 − cos(2π/|V|) must stay far above float32 rounding).
     """
-    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
-        raise ValueError(f"vocab must be an integer ≥ 2, got {vocab!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_int("vocab", vocab, 2)
+    check_int("n", n)
     if length is not None and n > length:
         raise ValueError(f"n must be at most the sequence length T={length}, got n={n}")
     if compressed and vocab > MAX_COMPRESSED_VOCAB:

@@ -73,8 +73,11 @@ import math
 
 import torch
 
+from signals.checks import check_int
 from signals.tasks import mqar as mqar_task
 from ssm.models import OneLayerModel
+
+from ..evaluate import accuracy
 
 VARIANTS = ("mamba", "mamba2", "s4d")
 JL_EPS = 0.5
@@ -105,27 +108,21 @@ def _rotate_to_ones(M: torch.Tensor) -> torch.Tensor:
     return H @ M
 
 
-def _int_arg(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
-    return value
-
-
 def _check_args(variant, kappa, vocab, length, compressed, d, N, seed):
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    kappa = _int_arg("kappa", kappa, 1)
-    vocab = _int_arg("vocab", vocab, 2)
-    length = _int_arg("length", length, 1)
-    _int_arg("seed", seed, 0)
+    kappa = check_int("kappa", kappa, 1)
+    vocab = check_int("vocab", vocab, 2)
+    length = check_int("length", length, 1)
+    check_int("seed", seed, 0)
     if kappa > vocab:
         raise ValueError(f"kappa={kappa} exceeds vocab={vocab}: MQAR takes κ ≤ |V| keys")
     if length < 3 * kappa:
         raise ValueError(f"length={length} is below 3·kappa = {3 * kappa} (κ pairs and κ queries)")
     if d is not None:
-        _int_arg("d", d, 1)
+        check_int("d", d, 1)
     if N is not None:
-        _int_arg("N", N, 1)
+        check_int("N", N, 1)
         if variant != "mamba2" or not compressed:
             raise ValueError(f"N is fixed by the construction for {variant!r}"
                              f"{' (compressed)' if compressed else ''} (N = {'κ' if variant != 's4d' else 1}); "
@@ -369,7 +366,7 @@ def forward(model: OneLayerModel, tokens: torch.Tensor, engine: str = "scan",
             mask: torch.Tensor | None = None) -> torch.Tensor:
     """Logits of a construction: (batch, T, |V|), or (M, |V|) at the M True positions of ``mask`` (batch, T).
 
-    ``engine="scan"`` is ``model(tokens)`` (the scan engine of DESIGN §2: Triton on CUDA, the PyTorch reference on
+    ``engine="scan"`` is ``model(tokens)`` (the scan engine of docs/design.md §2: Triton on CUDA, the PyTorch reference on
     CPU). ``engine="lambda0"`` runs the same layers with the mixer's recurrence in the Λ = 0 closed form of
     :func:`_mixer_lambda0` (equal up to rounding; tested), and the position-wise gate and output layer only at the
     masked positions.
@@ -391,23 +388,12 @@ def forward(model: OneLayerModel, tokens: torch.Tensor, engine: str = "scan",
     return logits if mask is None else logits[0]
 
 
-@torch.no_grad()
-def accuracy_counts(model: OneLayerModel, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                    *, engine: str = "scan", chunk: int | None = None) -> tuple[int, int]:
-    """(correct, scored): argmax of the logits against ``targets`` at the ``mask`` positions, in batched chunks.
-
-    inputs, targets: (S, T) int64; mask: (S, T) bool; the tensors are moved to the model's device.
-    """
-    device = next(model.parameters()).device
-    chunk = chunk or _chunk_size(model, inputs.shape[1])
-    correct = scored = 0
-    for start in range(0, inputs.shape[0], chunk):
-        sl = slice(start, start + chunk)
-        m = mask[sl].to(device)
-        pred = forward(model, inputs[sl].to(device), engine, m).argmax(dim=-1)
-        correct += int((pred == targets[sl].to(device)[m]).sum())
-        scored += int(m.sum())
-    return correct, scored
+def score(model: OneLayerModel, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, *,
+          engine: str = "scan") -> dict:
+    """:func:`ssm.evaluate.accuracy` of a construction through ``engine`` (:func:`forward`), which computes only the
+    scored positions, in chunks that keep each (chunk, d, T) tensor near 10⁷ entries."""
+    return accuracy(model, inputs, targets, mask, batch_size=_chunk_size(model, inputs.shape[1]),
+                    logits=lambda x, m: forward(model, x, engine, m))
 
 
 def evaluate(variant: str, kappa: int, vocab: int, length: int, samples: int = 10_000, compressed: bool = False,
@@ -420,11 +406,11 @@ def evaluate(variant: str, kappa: int, vocab: int, length: int, samples: int = 1
     positions), ``errors`` and ``scored``.
     """
     model, sizes = build(variant, kappa, vocab, length, compressed, d, seed, N, printed=printed, dtype=dtype)
-    samples = _int_arg("samples", samples, 1)
+    samples = check_int("samples", samples, 1)
     batch = mqar_task(samples, length, kappa, vocab, seed=seed if data_seed is None else data_seed)
-    correct, scored = accuracy_counts(model.to(device), batch.inputs, batch.targets, batch.mask, engine=engine)
+    acc = score(model.to(device), batch.inputs, batch.targets, batch.mask, engine=engine)
     return {**sizes, "kappa": kappa, "vocab": vocab, "length": length, "samples": samples,
-            "accuracy": correct / scored, "errors": scored - correct, "scored": scored}
+            "accuracy": acc["accuracy"], "errors": acc["scored"] - acc["correct"], "scored": acc["scored"]}
 
 
 def jl_sizes(variant: str, kappa: int, p: int) -> dict:

@@ -8,15 +8,16 @@
 
 Positional encoding (Tab. 1: "PE encodes the position in the last element of the embedding, resulting in |V| fewer
 parameters"): the embedding table has d − 1 columns and the last element of x_t is the index t = 1..L, computed by
-the Prop. 1 layer (:class:`ssm.time_recovery.TimeRecovery`), as eq. (32) of Cor. 2 reads it.
+the Prop. 1 layer (:class:`ssm.layers.TimeRecovery`), as eq. (32) of Cor. 2 reads it.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..layers import MIXERS, Gate, ShortConv, make_mixer
-from ..time_recovery import TimeRecovery
+from signals.checks import check_int
+
+from ..layers import MIXERS, Gate, ShortConv, TimeRecovery, make_mixer
 
 
 class OneLayerModel(nn.Module):
@@ -50,8 +51,7 @@ class OneLayerModel(nn.Module):
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
         for name, value in (("vocab_size", vocab_size), ("d", d), ("N", N)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value)
         if positional_encoding and d < 2:
             raise ValueError(f"d must be at least 2 with positional encoding (one element holds t), got d={d}")
         if mixer == "mamba2" and not conv_kernel:

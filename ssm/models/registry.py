@@ -8,11 +8,26 @@ from __future__ import annotations
 
 from signals.tasks.registry import make_config
 
-from .mamba import MambaConfig, StackedMamba
-from .s4d import S4DConfig, StackedS4D
+from .mamba import MambaConfig, MambaDTConfig, StackedMamba, StackedMambaDT
+from .mamba2 import Mamba2Config, StackedMamba2
+from .s4d import MambaS4DConfig, S4DConfig, StackedMambaS4D, StackedS4D
 from .transformer import StackedTransformer, TransformerConfig
 
-MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, StackedTransformer)}
+MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, StackedTransformer, StackedMamba2,
+                                                  StackedMambaS4D, StackedMambaDT)}
+
+
+#: the convolution's kernel on the recall tasks (App. D.3-D.4 use the block's convolution without saying its size;
+#: mamba_ssm's default is 4, the constructions need 2)
+RECALL_CONV = 4
+
+
+def task_defaults(task: str, model: str) -> dict:
+    """Model fields that depend on the task: the block's convolution (k = :data:`RECALL_CONV`) for Mamba and
+    Mamba-Δ⊤ on ``mqar`` and ``induction`` (Mamba-2 and Mamba-S4D have it by default, KEEP n-TH uses none)."""
+    if task in ("mqar", "induction") and model in ("mamba", "mamba-dt"):
+        return {"conv": RECALL_CONV}
+    return {}
 
 
 def make_model_config(name: str, **fields):
@@ -32,5 +47,5 @@ def build(config, *, vocab_size: int, num_classes: int, length: int):
     return MODELS[config.name](config, vocab_size=vocab_size, num_classes=num_classes, length=length)
 
 
-__all__ = ["MODELS", "MambaConfig", "S4DConfig", "TransformerConfig", "build", "make_model_config",
-           "model_from_dict"]
+__all__ = ["MODELS", "RECALL_CONV", "task_defaults", "Mamba2Config", "MambaConfig", "MambaDTConfig", "MambaS4DConfig", "S4DConfig",
+           "TransformerConfig", "build", "make_model_config", "model_from_dict"]

@@ -1,4 +1,5 @@
-"""The 1-layer S4D of Tab. 1 (time-invariant mixer, Δ ≡ 1, no convolution, no gate), stacked over members.
+"""The 1-layer S4D of Tab. 1 (time-invariant mixer, Δ ≡ 1, no convolution, no gate) and Mamba-S4D (the full
+Mamba block, convolution and gate, with the S6 mixer replaced by S4D; App. D.3), stacked over members.
 
 For one member, with x_t and x̄_t = LN_in(x_t) as in :mod:`ssm.models.mamba`:
 
@@ -13,6 +14,9 @@ Initialisation: Λ[c, n] = −(n + 1)·Δ_c with Δ_c ~ LogUniform[10⁻³, 10�
 
 The mixer is linear and time-invariant, so it runs as S4D does, as a causal convolution with the kernel
 K[c, k] = Σ_n C[c, n] B[n] e^{Λ[c, n] k}, k = 0..L−1 (one Toeplitz matmul per member and channel).
+
+``conv`` and ``gate`` as in :mod:`ssm.models.mamba` (the mixer reads x̂ = SiLU(conv(x̄)); y is gated by x̄), their
+weights drawn after the others. :class:`MambaS4DConfig` is this model with both on (k = 4).
 """
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 
+from .blocks import causal_conv, conv_init, conv_shapes, gate, gate_init, gate_shapes
 from .stacked import (SSMConfig, StackedModel, embed, layer_norm, linear, normal, pe_scales, uniform,
                       with_position)
 
@@ -53,13 +59,14 @@ class StackedS4D(StackedModel):
         d, N, V = c.d, c.N, self.vocab_size
         return {"embedding": (V, d - 1 if c.pe else d), "norm_in.weight": (d,), "norm_in.bias": (d,),
                 "A_log": (d, N), "B": (N,), "C": (d, N), "norm_out.weight": (d,), "norm_out.bias": (d,),
-                "head": (self.num_classes, d)}
+                "head": (self.num_classes, d),
+                **(conv_shapes("conv", d, c.conv) if c.conv else {}), **(gate_shapes(d) if c.gate else {})}
 
     def init_member(self, generator: torch.Generator) -> dict:
-        s, d, N = self.shapes(), self.config.d, self.config.N
+        c, s, d, N = self.config, self.shapes(), self.config.d, self.config.N
         log_dt = torch.rand(d, generator=generator, dtype=torch.float64) * (math.log(DT_MAX) - math.log(DT_MIN))
         log_dt = log_dt + math.log(DT_MIN)
-        return {"embedding": normal(generator, s["embedding"]),
+        weights = {"embedding": normal(generator, s["embedding"]),
                 "norm_in.weight": torch.ones(d, dtype=torch.float64),
                 "norm_in.bias": torch.zeros(d, dtype=torch.float64),
                 "A_log": log_dt[:, None] + torch.log(torch.arange(1, N + 1, dtype=torch.float64)),
@@ -68,6 +75,11 @@ class StackedS4D(StackedModel):
                 "norm_out.weight": torch.ones(d, dtype=torch.float64),
                 "norm_out.bias": torch.zeros(d, dtype=torch.float64),
                 "head": uniform(generator, s["head"], d ** -0.5)}
+        if c.conv:
+            weights.update(conv_init(generator, "conv", d, c.conv))
+        if c.gate:
+            weights.update(gate_init(generator, d))
+        return weights
 
     def buffers(self, lengths, device=None, dtype=torch.float32) -> dict:
         return {"pe_scale": pe_scales(self.config, lengths, device, dtype)}
@@ -85,8 +97,13 @@ class StackedS4D(StackedModel):
         if self.config.pe:
             x = with_position(x, buffers["pe_scale"])
         xbar = layer_norm(x, params["norm_in.weight"], params["norm_in.bias"])    # (R, B, L, d)
+        xhat = xbar
+        if self.config.conv:
+            xhat = F.silu(causal_conv(xbar, params["conv.weight"], params["conv.bias"]))
         conv = toeplitz(self.kernel(params, tokens.shape[2]))                     # (R, d, L, L)
-        y = torch.einsum("rcts,rbsc->rbtc", conv, xbar)
+        y = torch.einsum("rcts,rbsc->rbtc", conv, xhat)
+        if self.config.gate:
+            y = gate(params, xbar, y)
         y = layer_norm(y, params["norm_out.weight"], params["norm_out.bias"])
         return linear(y, params["head"])
 
@@ -95,3 +112,18 @@ class StackedS4D(StackedModel):
         R, B, L = tokens.shape
         decay = torch.exp(-torch.exp(params["A_log"]))
         return decay[:, None, None].expand(R, B, L, *decay.shape[1:])
+
+
+@dataclass(frozen=True)
+class MambaS4DConfig(S4DConfig):
+    """Mamba-S4D (App. D.3, Fig. 2): the Mamba block with convolution (k = 4) and gate, its mixer S4D."""
+
+    name: ClassVar[str] = "mamba-s4d"
+    conv: int = 4
+    gate: bool = True
+
+
+class StackedMambaS4D(StackedS4D):
+    """R members of :class:`MambaS4DConfig`'s model."""
+
+    config_class = MambaS4DConfig

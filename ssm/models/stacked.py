@@ -27,26 +27,40 @@ LN_EPS = 1e-5
 class SSMConfig:
     """A 1-layer SSM model of Tab. 1: embedding size ``d``, state size ``N``, positional encoding ``pe`` (the
     position in the last embedding element, scaled by ``pe_scale``: ``"t/T"`` → t/T ∈ (0, 1], as Thm. 1's time
-    channel s ∈ [0, 1] (the default), or ``"t"`` → the index t = 1..T, as the Cor. 2 construction reads it)."""
+    channel s ∈ [0, 1] (the default), or ``"t"`` → the index t = 1..T, as the Cor. 2 construction reads it).
+
+    ``conv`` (kernel size k, 0 = none) and ``gate`` add the rest of the Mamba block of Tab. 2: x̂ = SiLU(conv(x̄))
+    feeds the mixer (eq. 14b) and y is gated by SiLU(W_g x̄ + b_g) (eq. 14g); :mod:`ssm.models.blocks`. KEEP n-TH
+    uses neither (App. D.2); the recall tasks use the convolution (App. D.3-D.4)."""
 
     name: ClassVar[str]
     d: int = 32
     N: int = 8
     pe: bool = False
     pe_scale: str = "t/T"
+    conv: int = 0
+    gate: bool = False
 
     def __post_init__(self):
         check_int("d", self.d, 1)
         check_int("N", self.N, 1)
+        check_int("conv", self.conv, 0)
         check_choice("pe_scale", self.pe_scale, PE_SCALES)
-        if not isinstance(self.pe, bool):
-            raise ValueError(f"pe must be True or False, got {self.pe!r}")
+        for name in ("pe", "gate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.pe and self.d < 2:
             raise ValueError(f"d must be at least 2 with positional encoding (one element holds the position), "
                              f"got d={self.d}")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **dataclasses.asdict(self)}
+        """The recorded configuration; ``conv`` and ``gate`` appear only where they are on, so the records of
+        models without them keep the keys they had before the block's parts existed."""
+        d = {"name": self.name, **dataclasses.asdict(self)}
+        for name, off in (("conv", 0), ("gate", False)):
+            if d[name] == off:
+                del d[name]
+        return d
 
     @property
     def label(self) -> str:
@@ -55,7 +69,8 @@ class SSMConfig:
 
     def describe(self) -> str:
         pe = f", PE {self.pe_scale}" if self.pe else ""
-        return f"{self.label} d={self.d} N={self.N}{pe}"
+        block = (f", conv {self.conv}" if self.conv else "") + (", gate" if self.gate else "")
+        return f"{self.label} d={self.d} N={self.N}{pe}{block}"
 
 
 class StackedModel(abc.ABC):

@@ -99,9 +99,10 @@ def note(table: str, cell: dict, measured: dict, recipe: Recipe) -> str:
         return "the paper's cell looks copied from Table A.1 (same values in another column)"
     if p.se >= 0.05:
         return f"seed variance: the paper's s.e. is {p.se:.2f}"
-    if p.accuracy >= SOLVED and p.epochs > recipe.epochs:
-        return (f"the paper trained {p.epochs} epochs of {PAPER.train_size} sequences; this recipe "
-                f"{recipe.epochs} of {recipe.train_size}")
+    if p.accuracy >= SOLVED and p.epochs * PAPER.train_size > recipe.epochs * recipe.train_size:
+        return (f"the paper trained {p.epochs} epochs of {PAPER.train_size} sequences "
+                f"({p.epochs * PAPER.train_size:.1e} seen); this recipe {recipe.epochs} of {recipe.train_size} "
+                f"({recipe.epochs * recipe.train_size:.1e})")
     if deviation(recipe):
         return "recipe differs from App. D.1"
     return "not explained by seed variance or the recipe"

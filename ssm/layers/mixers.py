@@ -1,7 +1,7 @@
 """Layers of the 1-layer Mamba model of Tab. 2: short causal convolution, gate and the four SSM mixers.
 
 Every tensor that runs along a sequence is laid out channels-first, ``(batch, channels, L)``, as the scan engine
-(DESIGN §2) takes it. Every mixer computes its recurrence with :func:`kernels.selective_scan` (``backend="auto"``:
+(docs/design.md §2) takes it. Every mixer computes its recurrence with :func:`kernels.selective_scan` (``backend="auto"``:
 Triton on CUDA tensors, the PyTorch reference otherwise) with the Δ mode of its equation:
 
 - :class:`S4DMixer`, eq. (6), Tab. 2 left, Δ ≡ 1 (``delta_mode="scalar"``):
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels import selective_scan
+from signals.checks import check_int
 
 ACTIVATIONS = ("silu", "relu", "none")
 MIXERS = ("s4d", "mamba", "mamba2", "mamba_dt")
@@ -44,12 +45,6 @@ def get_activation(name: str):
     if name == "none":
         return lambda x: x
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _linear_seq(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +76,8 @@ class ShortConv(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int = 4, activation: str = "silu"):
         super().__init__()
-        self.channels = _check_positive("channels", channels)
-        self.kernel_size = _check_positive("kernel_size", kernel_size)
+        self.channels = check_int("channels", channels)
+        self.kernel_size = check_int("kernel_size", kernel_size)
         self.activation_name = activation
         self.sigma = get_activation(activation)
         self.weight = nn.Parameter(torch.empty(channels, kernel_size))
@@ -104,7 +99,7 @@ class Gate(nn.Module):
 
     def __init__(self, d: int, activation: str = "silu"):
         super().__init__()
-        self.d = _check_positive("d", d)
+        self.d = check_int("d", d)
         self.activation_name = activation
         self.sigma = get_activation(activation)
         self.proj = nn.Linear(d, d)
@@ -141,8 +136,8 @@ class S4DMixer(_Mixer):
 
     def __init__(self, d: int, N: int, complex_: bool = True):
         super().__init__()
-        self.d = _check_positive("d", d)
-        self.N = _check_positive("N", N)
+        self.d = check_int("d", d)
+        self.N = check_int("N", N)
         self.complex_ = complex_
         n = torch.arange(N, dtype=torch.float32)
         if complex_:
@@ -183,8 +178,8 @@ class S6Mixer(_Mixer):
 
     def __init__(self, d: int, N: int):
         super().__init__()
-        self.d = _check_positive("d", d)
-        self.N = _check_positive("N", N)
+        self.d = check_int("d", d)
+        self.N = check_int("N", N)
         self.A = nn.Parameter(-torch.arange(1, N + 1, dtype=torch.float32).expand(d, N).clone())
         self.dt_proj = nn.Linear(d, d)
         self.B_proj = nn.Linear(d, N)
@@ -217,8 +212,8 @@ class MambaDeltaTMixer(_Mixer):
 
     def __init__(self, d: int, N: int):
         super().__init__()
-        self.d = _check_positive("d", d)
-        self.N = _check_positive("N", N)
+        self.d = check_int("d", d)
+        self.N = check_int("N", N)
         self.A = nn.Parameter(-torch.ones(d, N))
         self.dt_proj = nn.Linear(d, N)
         self.B_proj = nn.Linear(d, N)
@@ -254,8 +249,8 @@ class Mamba2Mixer(_Mixer):
 
     def __init__(self, d: int, N: int, conv_kernel: int = 4, conv_activation: str = "silu"):
         super().__init__()
-        self.d = _check_positive("d", d)
-        self.N = _check_positive("N", N)
+        self.d = check_int("d", d)
+        self.N = check_int("N", N)
         self.A = nn.Parameter(torch.tensor(-1.0))
         self.u_proj = nn.Linear(d, d)
         self.B_proj = nn.Linear(d, N)

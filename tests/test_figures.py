@@ -1,0 +1,122 @@
+"""The MQAR and INDUCTION HEADS figures as sweeps: theory lines, N rules, grids that bracket the lines, the
+summary of a figure, and the command line."""
+import json
+import math
+
+import pytest
+
+from cli.main import main
+from ssm.constructions.mqar import jl_dim
+from ssm.training import figures
+from ssm.training.recipe import Recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_theory_lines_are_the_constructions_sizes():
+    assert jl_dim(128) == 89 and jl_dim(129) == 89 and jl_dim(4) == 34
+    assert figures.theory_d("mamba", "mqar", 8, 128) == 8 + 89                    # Thm. 2 with Lem. 4's p
+    assert figures.theory_d("mamba2", "mqar", 4, 128) == 34 + 89                  # Thm. 3: p(κ) + p(|V|)
+    assert figures.theory_d("mamba-s4d", "mqar", 4, 128) == 4 * 89                # Thm. 4: κ·p(|V| + 1)
+    assert figures.theory_d("mamba", "mqar", 8, 128, "step1") == 136
+    assert figures.theory_d("mamba-s4d", "mqar", 8, 128, "step1") == 8 * 128
+    assert figures.theory_d("mamba-dt", "induction", 20, None) == 40               # Lem. 3: d = 2|V|
+    with pytest.raises(ValueError, match="theory must be one of lem4, step1"):
+        figures.theory_d("mamba", "mqar", 8, 128, "paper")
+
+
+def test_state_sizes_follow_each_figures_rule():
+    fig2 = {p.model: p for p in figures.FIGURES["fig2"]}
+    assert [fig2["mamba2"].N(k) for k in (4, 8, 16, 32)] == [12, 17, 23, 28]      # ⌈8 ln κ⌉
+    assert [fig2["mamba"].N(k) for k in (4, 8, 16, 32)] == [8, 16, 32, 64]        # 2κ
+    assert {fig2["mamba-s4d"].N(k) for k in (4, 32)} == {4}
+    assert [p.N(10) for p in figures.FIGURES["figa4"][::2]] == [10, 20, 40]       # |V|, 2|V|, 4|V|
+    assert len(figures.FIGURES["figa3"]) == 12 and len(figures.FIGURES["figa2"]) == 6
+
+
+@pytest.mark.parametrize("figure", list(figures.FIGURES))
+def test_grids_bracket_the_lines_by_two_points_on_each_side(figure):
+    for p in figures.FIGURES[figure]:
+        for x in p.xs:
+            line = p.theory(x)
+            below = [d for d in p.grid if d < line]
+            above = [d for d in p.grid if d >= line]
+            if p.model != "mamba-s4d" or x in (4, 8):
+                assert len(below) >= 2 and len(above) >= 2, (p.title, x, line)
+
+
+def _fake(cells, acc):
+    return [{"record": {"metrics": {"accuracy": acc(p, x, d, run.seed)}}} for p, x, d, run in cells]
+
+
+def test_summary_reads_best_of_seeds_smallest_solving_d_and_separation():
+    chosen = figures.panels("fig3", xs=[5, 10])
+    cells = figures.figure_runs(chosen, Recipe(epochs=1), seeds=[0, 1], d=[8, 16, 24])
+    assert len(cells) == 2 * 2 * 3 * 2
+
+    def acc(p, x, d, seed):            # Δ⊤ solves from d = 2|V| on with one of two seeds; Mamba never quite
+        if p.model == "mamba-dt":
+            return 1.0 if d >= 2 * x and seed == 1 and x == 5 else 0.5
+        return 0.9
+
+    summary = figures.summarise(cells, _fake(cells, acc))
+    dt = next(s for s in summary if s["model"] == "mamba-dt")
+    assert [r["smallest_d"] for r in dt["per_x"]] == [16, None]                # |V| = 10: line 20, grid 24
+    assert [r["theory_d"] for r in dt["per_x"]] == [10, 20]
+    c = {(c["x"], c["d"]): c for c in dt["cells"]}
+    assert c[(5, 16)]["best"] == 1.0 and c[(5, 16)]["mean"] == 0.75 and c[(5, 16)]["above"]
+    assert dt["above_solve"] == pytest.approx(2 / 3)                           # (5, 16), (5, 24) solve; (10, 24) not
+    assert dt["below_fail"] == 1.0
+    assert figures.delta_t_vs_mamba(summary) == [{"n_rule": "4|V|", "cells": 6, "dt_at_least": pytest.approx(1 / 3)}]
+
+
+def test_fig2_counts_its_runs():
+    cells = figures.figure_runs(figures.panels("fig2"), Recipe())
+    want = sum(len(p.xs) * len(p.grid) * 7 for p in figures.FIGURES["fig2"])
+    assert len(cells) == want == 4 * 7 * (8 + 8 + 7)
+    assert {c[3].task.kappa for c in cells} == {4, 8, 16, 32}
+    assert {c[3].model.conv for c in cells} == {4} and {c[3].model.name for c in cells} == {"mamba", "mamba2",
+                                                                                             "mamba-s4d"}
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+TINY = ["--epochs", "1", "--batch-size", "4", "--train-size", "8", "--val-size", "4", "--test-size", "8",
+        "--device", "cpu", "--no-progress", "--no-store"]
+
+
+def test_reproduce_figure_prints_lines_grid_and_writes_the_plot(tmp_path, capsys):
+    png = tmp_path / "fig3.png"
+    code, out, err = run(["reproduce", "fig3", "--x", "5", "--d", "4", "16", "--seeds", "1", *TINY, "--plot",
+                          str(png)], capsys)
+    assert code == 0, err
+    assert "Mamba-Δ⊤, N = 4|V|" in out and "theory d" in out and "paper: Mamba-Δ⊤ is equal to or better" in out
+    assert "Mamba-Δ⊤ at least as accurate as Mamba in" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    code, out, err = run(["reproduce", "fig2", "--x", "4", "--d", "16", "--models", "mamba2", "--seeds", "1", *TINY,
+                          "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    (panel,) = rec["metrics"]["panels"]
+    assert panel["panel"] == "Mamba-2, |V| = 128, N = 8 ln κ" and panel["per_x"][0]["theory_d"] == 123
+    assert len(rec["config"]["runs"]) == 1
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["reproduce", "table1", "--x", "4"], "--x and --theory apply to the figures"),
+    (["reproduce", "fig2", "--n", "4"], "--n and --lengths do not apply"),
+    (["reproduce", "fig2", "--models", "transformer"], "no panel of fig2 matches"),
+    (["reproduce", "table-a1", "--plot", "x.png"], "--plot applies to the figures only"),
+])
+def test_reproduce_figure_bad_input_exits_2(argv, msg, capsys):
+    code, _, err = run(argv + TINY, capsys)
+    assert code == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_ln_rules_round_up():
+    assert figures.N_RULES["8 ln κ"](4) == math.ceil(8 * math.log(4)) == 12

@@ -1,0 +1,139 @@
+"""The recall models (Mamba with convolution and gate, Mamba-Δ⊤, Mamba-2, Mamba-S4D): each stacked member against
+a float64 model written here from Tab. 2 / eq. 15 with torch.nn.functional and an explicit loop over time
+(independent of the scan engine), their parameter counts against the formulas, and the records' keys."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssm.models import MODELS, build, make_model_config, member
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def recurrence(a, b, C):
+    """h_t = a_t ⊙ h_{t−1} + b_t, y_t[c] = Σ_n C_t[(c,) n] h_t[c, n]: a, b (B, L, d, N); C (B, L, N) or (d, N)."""
+    h = torch.zeros_like(a[:, 0])
+    ys = []
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        c = C[:, t][:, None, :] if C.dim() == 3 else C[None]
+        ys.append((h * c).sum(-1))
+    return torch.stack(ys, 1)
+
+
+def conv(x, p, prefix):
+    """Causal depthwise Conv1d of PyTorch (padding k − 1, trailing outputs dropped) on x (B, L, c)."""
+    w, b = p[f"{prefix}.weight"], p[f"{prefix}.bias"]
+    L = x.shape[1]
+    return F.conv1d(x.transpose(1, 2), w[:, None, :], b, padding=w.shape[1] - 1, groups=w.shape[0])[..., :L] \
+        .transpose(1, 2)
+
+
+def reference(name, p, tokens, cfg):
+    """logits (B, L, classes) of one member with weights p."""
+    d, N = cfg.d, cfg.N
+    xbar = F.layer_norm(p["embedding"][tokens], (d,), p["norm_in.weight"], p["norm_in.bias"])
+    if name == "mamba2":
+        delta = F.softplus(F.linear(xbar, p["dt_proj.weight"], p["dt_proj.bias"]))[..., 0]       # (B, L)
+        branch = {b: F.silu(conv(F.linear(xbar, p[f"{b}_proj"]), p, f"conv_{b}")) for b in ("u", "B", "C")}
+        u, Bt, Ct = branch["u"], branch["B"], branch["C"]
+        a = torch.exp(-torch.exp(p["A_log"]) * delta)[..., None, None].expand(*u.shape, N)
+        y = recurrence(a, (delta[..., None] * u)[..., None] * Bt[:, :, None, :], Ct) + p["D"] * u
+    else:
+        u = F.silu(conv(xbar, p, "conv")) if cfg.conv else xbar
+        A = -torch.exp(p["A_log"])                                                             # (d, N)
+        if name == "mamba-s4d":
+            a = torch.exp(A).expand(*u.shape, N)
+            y = recurrence(a, u[..., None] * p["B"], p["C"])
+        else:
+            R = cfg.dt_rank
+            proj = F.linear(u, p["x_proj"])
+            delta = F.softplus(F.linear(proj[..., :R], p["dt_proj.weight"], p["dt_proj.bias"]))
+            Bt, Ct = proj[..., R:R + N], proj[..., R + N:]
+            if name == "mamba-dt":                                                             # eq. 15
+                a = torch.exp(A * delta[:, :, None, :])
+                b = u[..., None] * Bt[:, :, None, :] * (delta[:, :, None, :] if cfg.input_delta else 1)
+            else:                                                                              # eq. 14f
+                a = torch.exp(A * delta[..., None])
+                b = (delta * u)[..., None] * Bt[:, :, None, :]
+            y = recurrence(a, b, Ct) + p["D"] * u
+    if cfg.gate:
+        y = F.silu(F.linear(xbar, p["gate.weight"], p["gate.bias"])) * y
+    y = F.layer_norm(y, (d,), p["norm_out.weight"], p["norm_out.bias"])
+    return y @ p["head"].T
+
+
+CASES = [("mamba", dict(d=12, N=3, conv=4)), ("mamba", dict(d=7, N=2, conv=2, gate=True)),
+         ("mamba-dt", dict(d=10, N=5, conv=4)), ("mamba-dt", dict(d=6, N=1)),
+         ("mamba-dt", dict(d=5, N=3, conv=2, input_delta=True)), ("mamba2", dict(d=9, N=4)),
+         ("mamba2", dict(d=5, N=3, conv=3, gate=True)), ("mamba-s4d", dict(d=8, N=2)),
+         ("mamba-s4d", dict(d=4, N=1, conv=1, gate=False))]
+
+
+@pytest.mark.parametrize("name,fields", CASES)
+@pytest.mark.parametrize("length", [9, 1])
+def test_member_equals_the_equations_logits_and_gradients(name, fields, length):
+    cfg = make_model_config(name, **fields)
+    V, C, R, B = 13, 7, 3, 2
+    model = build(cfg, vocab_size=V, num_classes=C, length=length)
+    params = {k: v.requires_grad_(True) for k, v in model.init([1, 2, 3], dtype=torch.float64).items()}
+    with torch.no_grad():
+        for v in params.values():
+            v.add_(0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(v.numel()), dtype=v.dtype))
+    tokens = torch.randint(0, V, (R, B, length), generator=torch.Generator().manual_seed(4))
+    logits = model.logits(params, tokens, model.buffers([length] * R, dtype=torch.float64))
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    names = list(params)
+    grads = torch.autograd.grad((logits * weights).sum(), [params[k] for k in names])
+    for i in range(R):
+        mine = {k: v.detach().clone().requires_grad_(True) for k, v in member(params, i).items()}
+        ref = reference(name, mine, tokens[i], cfg)
+        torch.testing.assert_close(logits[i], ref, rtol=1e-10, atol=1e-10)
+        ref_grads = torch.autograd.grad((ref * weights[i]).sum(), [mine[k] for k in names])
+        for k, g, rg in zip(names, grads, ref_grads):
+            torch.testing.assert_close(g[i], rg, rtol=1e-9, atol=1e-10, msg=f"gradient of {k}, member {i}")
+
+
+def formula(name, cfg, V, C):
+    """Parameters of one member, from the module docstrings' counts."""
+    d, N, k = cfg.d, cfg.N, cfg.conv
+    block = (d * k + d if k else 0) + (d * d + d if cfg.gate else 0)
+    if name == "mamba2":
+        convs = (d + 2 * N) * (k + 1) if k else 0
+        return V * d + C * d + 2 * d + d + 1 + d * d + 2 * N * d + convs + 1 + d + 2 * d + \
+            (d * d + d if cfg.gate else 0)
+    if name == "mamba-s4d":
+        return V * d + C * d + 2 * d * N + N + 4 * d + block
+    R = math.ceil(d / 16)
+    K = N if name == "mamba-dt" else d
+    return V * d + C * d + d * N + d * (R + 2 * N) + R * K + K + 5 * d + block
+
+
+@pytest.mark.parametrize("name,fields", CASES)
+def test_parameter_counts_follow_the_formulas(name, fields):
+    cfg = make_model_config(name, **fields)
+    model = build(cfg, vocab_size=136, num_classes=128, length=100)
+    assert model.parameters() == formula(name, cfg, 136, 128)
+    assert sum(v.numel() for v in model.init([0, 1]).values()) == 2 * model.parameters()
+
+
+def test_models_without_the_block_parts_keep_their_records_and_their_weights():
+    plain = make_model_config("mamba", d=8, N=2)
+    assert plain.to_dict() == {"name": "mamba", "d": 8, "N": 2, "pe": False, "pe_scale": "t/T"}
+    assert make_model_config("mamba", d=8, N=2, conv=4).to_dict()["conv"] == 4
+    assert make_model_config("mamba-s4d", d=8, N=2).to_dict()["gate"] is True
+    # the block's weights are drawn after the others: the shared ones are the weights drawn without them
+    a = build(plain, vocab_size=5, num_classes=5, length=3).init([7])
+    b = build(make_model_config("mamba", d=8, N=2, conv=3, gate=True), vocab_size=5, num_classes=5, length=3).init([7])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert set(b) - set(a) == {"conv.weight", "conv.bias", "gate.weight", "gate.bias"}
+
+
+def test_registry_names_and_bad_fields():
+    assert {"mamba2", "mamba-s4d", "mamba-dt"} <= set(MODELS)
+    with pytest.raises(ValueError, match="conv must be an integer ≥ 0"):
+        make_model_config("mamba2", conv=-1)
+    with pytest.raises(ValueError, match="gate must be True or False"):
+        make_model_config("mamba", gate=1)
