@@ -89,7 +89,7 @@ class Store:
     def __init__(self, path=DEFAULT_PATH):
         self.path = Path(path)
         if self.path.is_dir():
-            raise ValueError(f"--store {str(self.path)!r} is a directory, not a SQLite file")
+            raise ValueError(f"store {str(self.path)!r} is a directory, not a SQLite file")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)

@@ -10,7 +10,7 @@ from ssm.models import MODELS
 from ssm.training import distributed, fig1, figures
 from ssm.training.recipe import describe
 from ssm.training.reproduce import SOLVED, TABLES, VARIANTS, compare, select, table_runs
-from ssm.training.sweep import run_sweep
+from ssm.training.sweep import run_sweep, stored
 
 from .figures import format_figure
 from .options import given
@@ -80,11 +80,14 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
               help="Figures: the theory line, Lem. 4's compressed sizes (lem4) or the uncompressed ones (step1).")
 @click.option("--d", "d", type=int, multiple=True, help="Only these embedding sizes d.")
 @click.option("--n", "N", type=int, multiple=True, help="Only these state sizes N.")
+@click.option("--stored", "stored_only", is_flag=True, default=False,
+              help="Train nothing: report the cells whose every run the store already holds (the others are "
+                   "counted and left out).")
 @click.option("--samples", type=int, default=200, show_default=True,
               help="fig1: test sequences per run on which e^(−λΔ_t) is taken.")
 @recipe_options("budget")
 @option_errors
-def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
+def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
               val_size, test_size, stop_loss, data_seed, seeds, seed, device, store, no_store, checkpoint_every,
               progress, as_json, plot):
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1) and print the paper's number beside the
@@ -107,10 +110,12 @@ def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epo
     if len(lrs) > 1:
         raise ValueError("--lr takes one value in reproduce (each cell is the paper's single learning rate)")
     seeds_ = seed_list(seeds, seed)
+    if stored_only and (no_store or what == "fig1"):
+        raise ValueError("--stored reads the store of a table or figure: it needs --store, not fig1 or --no-store")
     if what in figures.FIGURES:
         _figure(what, models, xs, theory, d, N, lengths, recipe, seeds_ if given(click.get_current_context(), "seeds")
                 else None, seed, device=device, store=None if no_store else store, checkpoint_every=checkpoint_every,
-                progress=progress, as_json=as_json, plot=plot, start=start)
+                progress=progress, as_json=as_json, plot=plot, start=start, stored_only=stored_only)
         return
     if xs or given(click.get_current_context(), "theory"):
         raise ValueError("--x and --theory apply to the figures fig2, figa2, figa3, fig3, figa4")
@@ -122,6 +127,11 @@ def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epo
         runs = fig1.fig1_runs(recipe, list(lengths) or [10, 20, 30, 40, 50], seeds_, d=d[0] if d else 32)
     else:
         cells = select(what, lengths=list(lengths), variants=list(models), d=list(d), N=list(N))
+        asked = len(cells)
+        if stored_only:
+            cells = [c for c in cells if all(stored(table_runs([c], recipe, seeds_), store))]
+            if not cells:
+                raise ValueError(f"the store {store!r} holds no complete cell of {what} for this recipe and seeds")
         runs = table_runs(cells, recipe, seeds_)
     results = run_sweep(runs, store=None if no_store else store, device=device, checkpoint_every=checkpoint_every,
                         progress=progress)
@@ -138,6 +148,9 @@ def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epo
         result = compare(what, cells, results, recipe)
         text, metrics = format_table(what, result, recipe, len(seeds_)), {
             "cells": result["cells"], "agree": result["agree"], "total": result["total"]}
+        if stored_only:
+            text += f"\n--stored: {len(cells)} of the {asked} cells asked for are in the store; the others are left out"
+            metrics["cells_asked"] = asked
     config = {"kind": "reproduce", "what": what, "recipe": recipe.to_dict(), "seeds": seeds_,
               "runs": [res["record"]["key"] for res in results]}
     record = make_record(config, metrics, seed=seeds_, device=distributed.device(device),
@@ -146,7 +159,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, samples, recipe_name, epo
 
 
 def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, *, device, store, checkpoint_every,
-            progress, as_json, plot, start):
+            progress, as_json, plot, start, stored_only):
     """Train (or read back) the cells of one MQAR / INDUCTION HEADS figure and print its report."""
     if N or lengths:
         raise ValueError("the figures set N by their rule and T = 100: --n and --lengths do not apply")
@@ -154,6 +167,15 @@ def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, 
     cells = figures.figure_runs(chosen, recipe, seeds=seeds, d=list(d))
     if not cells:
         raise ValueError("no cell of the figure matches --d")
+    if stored_only:
+        have = stored([c[3] for c in cells], store)
+        complete = {}
+        for c, h in zip(cells, have):
+            key = (c[0], c[1], c[2])
+            complete[key] = complete.get(key, True) and h
+        cells = [c for c in cells if complete[(c[0], c[1], c[2])]]
+        if not cells:
+            raise ValueError(f"the store {store!r} holds no complete cell of {what} for this recipe and seeds")
     results = run_sweep([c[3] for c in cells], store=store, device=device, checkpoint_every=checkpoint_every,
                         progress=progress)
     if not distributed.is_main():

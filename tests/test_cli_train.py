@@ -155,3 +155,24 @@ def test_mamba_with_its_convolution_learns_a_small_mqar(capsys):
                           "--seeds", "1", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["metrics"]["accuracy"] >= 0.95
+
+
+def test_reproduce_stored_reports_what_the_store_holds_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "runs.sqlite")
+    base = ["reproduce", "table-a1", "--lengths", "10", "--d", "8", "--n", "8", "--seeds", "1", *TINY, "--store", db]
+    code, _, err = run(base + ["--models", "mamba+pe"], capsys)                 # one cell trained
+    assert code == 0, err
+    import ssm.training.sweep as sweep_mod
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--stored trained a run")
+
+    monkeypatch.setattr(sweep_mod, "train_group", no_training)
+    code, out, err = run(base + ["--stored"], capsys)
+    assert code == 0, err
+    assert "mamba+pe     d=8, N=8" in out and "s4d+pe" not in out
+    assert "--stored: 1 of the 2 cells asked for are in the store" in out
+    code, _, err = run(base + ["--stored", "--models", "s4d+pe"], capsys)
+    assert code == 2 and "holds no complete cell of table-a1" in err
+    code, _, err = run(["reproduce", "fig1", "--stored", *TINY], capsys)
+    assert code == 2 and "--stored reads the store" in err

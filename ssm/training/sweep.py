@@ -150,6 +150,17 @@ def run_sweep(runs, *, store=None, device="auto", dtype=torch.float32, graph="au
             db.close()
 
 
+def stored(runs, store) -> list:
+    """For each run, whether the store at ``store`` holds its record (nothing is trained; a missing file holds
+    nothing)."""
+    from pathlib import Path
+
+    if not Path(store).is_file():
+        return [False] * len(runs)
+    with Store(store) as db:
+        return [db.get(r.config()) is not None for r in runs]
+
+
 def summarise(results) -> dict:
     """Mean and standard error over seeds of accuracy, and the mean epochs, of a list of run results."""
     acc = [r["record"]["metrics"]["accuracy"] for r in results]
