@@ -120,3 +120,15 @@ def test_reproduce_figure_bad_input_exits_2(argv, msg, capsys):
 
 def test_ln_rules_round_up():
     assert figures.N_RULES["8 ln κ"](4) == math.ceil(8 * math.log(4)) == 12
+
+
+def test_reproduce_figure_stored_keeps_complete_cells_only(tmp_path, capsys):
+    db = str(tmp_path / "runs.sqlite")
+    tiny = [a for a in TINY if a != "--no-store"] + ["--store", db]
+    base = ["reproduce", "fig3", "--x", "5", "--models", "mamba-dt", "--seeds", "1", *tiny]
+    code, _, err = run(base + ["--d", "4"], capsys)
+    assert code == 0, err
+    code, out, err = run(base + ["--d", "4", "16", "--stored", "--json"], capsys)
+    assert code == 0, err
+    (panel,) = json.loads(out)["metrics"]["panels"]
+    assert [(c["x"], c["d"]) for c in panel["cells"]] == [(5, 4)]
