@@ -7,13 +7,7 @@
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:.
-else
-  export PYTHONPATH=.
-fi
-export PYTHONUNBUFFERED=1
+source benchmarks/gpu_env.sh
 approx() { python3 -m cli.main "$@"; }
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv

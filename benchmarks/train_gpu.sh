@@ -14,13 +14,7 @@ set -uo pipefail
 STORE_DIR=${1:?usage: OUT=dir bash benchmarks/train_gpu.sh STORE_DIR}
 OUT=${OUT:-out}
 mkdir -p "$OUT" "$STORE_DIR"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:.
-else
-  export PYTHONPATH=.
-fi
-export PYTHONUNBUFFERED=1
+source benchmarks/gpu_env.sh
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   python3 -c 'import torch, triton, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "triton", triton.__version__)'

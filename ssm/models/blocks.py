@@ -4,7 +4,8 @@ stacked over ensemble members like :mod:`ssm.models.stacked`:
 - a causal depthwise convolution of kernel size k with bias, then σ = SiLU (eq. 14b):
   x̂_t[c] = σ(b[c] + Σ_{j=0}^{k−1} w[c, j] x_{t−k+1+j}[c]), zero before the sequence starts (PyTorch's
   ``Conv1d(groups=channels, padding=k−1)`` with the trailing outputs dropped);
-- the gate of eq. (14g): ỹ_t = σ(W_g x_t + b_g) ⊙ y_t, σ = SiLU.
+- the gate of eq. (14g): ỹ_t = σ(W_g x_t + b_g) ⊙ y_t, σ = SiLU;
+- the read-out every SSM model shares: the gate when there is one, LN_out, the untied head.
 
 Weights are (R, …) tensors, one row per member; inputs (R, B, L, channels).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .stacked import linear, uniform
+from .stacked import layer_norm, linear, uniform
 
 
 def conv_shapes(prefix: str, channels: int, kernel: int) -> dict:
@@ -49,3 +50,10 @@ def gate_init(generator: torch.Generator, d: int) -> dict:
 def gate(params: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """σ(W_g x + b_g) ⊙ y (eq. 14g, σ = SiLU): x, y (R, B, L, d)."""
     return F.silu(linear(x, params["gate.weight"], params["gate.bias"])) * y
+
+
+def readout(params: dict, xbar: torch.Tensor, y: torch.Tensor, gated: bool) -> torch.Tensor:
+    """logits = W_o LN_out(ỹ) with ỹ the gated y (eq. 14g) when ``gated``, y otherwise: (R, B, L, classes)."""
+    if gated:
+        y = gate(params, xbar, y)
+    return linear(layer_norm(y, params["norm_out.weight"], params["norm_out.bias"]), params["head"])

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from kernels import selective_scan
 
-from .blocks import causal_conv, conv_init, conv_shapes, gate, gate_init, gate_shapes
+from .blocks import causal_conv, conv_init, conv_shapes, gate_init, gate_shapes, readout
 from .stacked import (SSMConfig, StackedModel, embed, layer_norm, linear, normal, pe_scales, uniform,
                       with_position)
 
@@ -141,11 +141,7 @@ class StackedMamba(StackedModel):
         A = -torch.exp(params["A_log"]).reshape(-1, self.config.N)
         y = self.scan(xhat, delta, A, Bt.permute(1, 0, 3, 2).contiguous(), Ct.permute(1, 0, 3, 2).contiguous(),
                       params["D"].reshape(-1))
-        y = from_channels(y, members)
-        if self.config.gate:
-            y = gate(params, xbar, y)
-        y = layer_norm(y, params["norm_out.weight"], params["norm_out.bias"])
-        return linear(y, params["head"])
+        return readout(params, xbar, from_channels(y, members), self.config.gate)
 
     def decays(self, params: dict, tokens: torch.Tensor, buffers: dict) -> torch.Tensor:
         """The multipliers e^{−λΔ_t} = e^{Λ Δ_t} of Fig. 1: (R, B, L, d, N)."""

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from kernels import selective_scan
 
-from .blocks import causal_conv, conv_init, conv_shapes, gate, gate_init, gate_shapes
+from .blocks import causal_conv, conv_init, conv_shapes, gate_init, gate_shapes, readout
 from .mamba import DT_FLOOR, DT_MAX, DT_MIN, from_channels, to_channels
 from .stacked import SSMConfig, StackedModel, embed, layer_norm, linear, normal, pe_scales, uniform, with_position
 
@@ -112,11 +112,7 @@ class StackedMamba2(StackedModel):
         y = selective_scan(to_channels(xhat), delta.permute(1, 0, 2).contiguous(), A,
                            Bt.permute(1, 0, 3, 2).contiguous(), Ct.permute(1, 0, 3, 2).contiguous(),
                            params["D"].reshape(-1), delta_mode="scalar", backend=self.backend)
-        y = from_channels(y, members)
-        if self.config.gate:
-            y = gate(params, xbar, y)
-        y = layer_norm(y, params["norm_out.weight"], params["norm_out.bias"])
-        return linear(y, params["head"])
+        return readout(params, xbar, from_channels(y, members), self.config.gate)
 
     def decays(self, params: dict, tokens: torch.Tensor, buffers: dict) -> torch.Tensor:
         """The multipliers e^{λΔ_t}, one per step: (R, B, L)."""

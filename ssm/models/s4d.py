@@ -27,8 +27,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from .blocks import causal_conv, conv_init, conv_shapes, gate, gate_init, gate_shapes
-from .stacked import (SSMConfig, StackedModel, embed, layer_norm, linear, normal, pe_scales, uniform,
+from .blocks import causal_conv, conv_init, conv_shapes, gate_init, gate_shapes, readout
+from .stacked import (SSMConfig, StackedModel, embed, layer_norm, normal, pe_scales, uniform,
                       with_position)
 
 DT_MIN, DT_MAX = 1e-3, 1e-1
@@ -101,11 +101,7 @@ class StackedS4D(StackedModel):
         if self.config.conv:
             xhat = F.silu(causal_conv(xbar, params["conv.weight"], params["conv.bias"]))
         conv = toeplitz(self.kernel(params, tokens.shape[2]))                     # (R, d, L, L)
-        y = torch.einsum("rcts,rbsc->rbtc", conv, xhat)
-        if self.config.gate:
-            y = gate(params, xbar, y)
-        y = layer_norm(y, params["norm_out.weight"], params["norm_out.bias"])
-        return linear(y, params["head"])
+        return readout(params, xbar, torch.einsum("rcts,rbsc->rbtc", conv, xhat), self.config.gate)
 
     def decays(self, params: dict, tokens: torch.Tensor, buffers: dict) -> torch.Tensor:
         """The multipliers e^{−λΔ_t} = e^{Λ} of Fig. 1 (Δ ≡ 1, the same at every step): (R, B, L, d, N)."""
