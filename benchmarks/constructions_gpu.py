@@ -9,7 +9,7 @@ For every variant (mamba, mamba2, s4d), form (one-hot step 1; JL step 2 at Lem. 
 logits through the scan engine equal the Λ = 0 closed form on 16 sequences), then times the evaluation on
 ``--samples`` sequences of :func:`signals.tasks.mqar` and prints one table: d, N, parameters, the paper's d and N,
 accuracy, errors, seconds. ``--search-p`` adds, per step-2 row, the smallest JL dimension p (bisection,
-:func:`ssm.constructions.mqar.smallest_jl_dim`) at which the accuracy is 1.000. ``--json PATH`` also writes the
+:func:`ssm.constructions.mqar_eval.smallest_jl_dim`) at which the accuracy is 1.000. ``--json PATH`` also writes the
 rows with the device and package versions. Needs only torch (triton on CUDA), numpy.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 import torch
 
 from signals.tasks import mqar as mqar_task
-from ssm.constructions import mqar
+from ssm.constructions import mqar, mqar_eval
 
 KAPPAS = (4, 8, 16, 32)
 VOCABS = (64, 128)
@@ -47,8 +47,8 @@ def verify(model, kappa, vocab, length, device) -> float:
     batch = mqar_task(16, length, kappa, vocab, seed=12345)
     tokens = batch.inputs.to(device)
     with torch.no_grad():
-        a = mqar.forward(model, tokens, "scan")
-        b = mqar.forward(model, tokens, "lambda0")
+        a = mqar_eval.forward(model, tokens, "scan")
+        b = mqar_eval.forward(model, tokens, "lambda0")
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
 
 
@@ -76,7 +76,7 @@ def run(args) -> list[dict]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        scores = mqar.score(model, batch.inputs, batch.targets, batch.mask, engine=args.engine)
+        scores = mqar_eval.score(model, batch.inputs, batch.targets, batch.mask, engine=args.engine)
         correct, scored = scores["correct"], scores["scored"]
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -90,7 +90,7 @@ def run(args) -> list[dict]:
                 f"{sizes['d']:>5} {sizes['N']:>3} {sizes['parameters']:>9} {sizes['bound_d']:>8} "
                 f"{sizes['bound_N']:>7} {correct / scored:>9.6f} {scored - correct:>6} {err:>8.1e} {sec:>7.2f}")
         if args.search_p and compressed:
-            found = mqar.smallest_jl_dim(variant, kappa, vocab, length, samples, args.seed, engine=args.engine,
+            found = mqar_eval.smallest_jl_dim(variant, kappa, vocab, length, samples, args.seed, engine=args.engine,
                                          device=str(device))
             row["min_p"], row["min_d"], row["min_N"] = found["p"], found["d"], found["N"]
             line += f" {str(found['p']):>6} {str(found['d']):>6}"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import approx
 from signals.tasks import IGNORE, mqar as mqar_task
-from ssm.constructions import mqar
+from ssm.constructions import mqar, mqar_eval
 
 CASES = [(v, c) for v in mqar.VARIANTS for c in (False, True)]
 # A JL dimension at which every step-2 model of seed 0 is exact on the sizes below (docs/constructions-mqar.md).
@@ -18,11 +18,11 @@ P_SAFE = 128
 
 
 def _sizes(variant, compressed, kappa):
-    return mqar.jl_sizes(variant, kappa, P_SAFE) if compressed else {}
+    return mqar_eval.jl_sizes(variant, kappa, P_SAFE) if compressed else {}
 
 
 def _accuracy(model, batch, engine="scan"):
-    return mqar.score(model, batch.inputs, batch.targets, batch.mask, engine=engine)["accuracy"]
+    return mqar_eval.score(model, batch.inputs, batch.targets, batch.mask, engine=engine)["accuracy"]
 
 
 @pytest.mark.parametrize("variant,compressed", CASES)
@@ -43,13 +43,13 @@ def test_exact_at_default_sizes_larger_grid(variant):
 
 @pytest.mark.parametrize("variant,compressed", CASES)
 def test_closed_form_equals_scan(variant, compressed):
-    sizes = mqar.jl_sizes(variant, 4, 12) if compressed else {}
+    sizes = mqar_eval.jl_sizes(variant, 4, 12) if compressed else {}
     model, _ = mqar.build(variant, 4, 16, 20, compressed, seed=2, dtype=torch.float64, **sizes)
     batch = mqar_task(8, 20, 4, 16, seed=5)
-    a = mqar.forward(model, batch.inputs, "scan")
-    b = mqar.forward(model, batch.inputs, "lambda0")
+    a = mqar_eval.forward(model, batch.inputs, "scan")
+    b = mqar_eval.forward(model, batch.inputs, "lambda0")
     torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-9 * float(a.abs().max()))
-    torch.testing.assert_close(mqar.forward(model, batch.inputs, "lambda0", batch.mask), a[batch.mask],
+    torch.testing.assert_close(mqar_eval.forward(model, batch.inputs, "lambda0", batch.mask), a[batch.mask],
                                rtol=1e-12, atol=1e-9 * float(a.abs().max()))
 
 
@@ -58,7 +58,7 @@ def test_closed_form_rejects_a_decaying_state():
     with torch.no_grad():
         model.mixer.A.fill_(-1.0)
     with pytest.raises(ValueError, match="Λ = 0"):
-        mqar.forward(model, mqar_task(2, 20, 4, 16).inputs, "lambda0")
+        mqar_eval.forward(model, mqar_task(2, 20, 4, 16).inputs, "lambda0")
 
 
 @pytest.mark.parametrize("kappa,vocab", [(4, 64), (8, 128), (16, 64), (5, 7)])
@@ -109,7 +109,7 @@ def test_edge_cases(variant, compressed):
     inputs, targets, mask = _edge_batch()
     assert int(mask.sum()) == 8 and mask[0, -1]
     model, _ = mqar.build(variant, 4, 8, 15, compressed, **_sizes(variant, compressed, 4))
-    pred = mqar.forward(model, inputs, "scan", mask).argmax(-1)
+    pred = mqar_eval.forward(model, inputs, "scan", mask).argmax(-1)
     assert pred.tolist() == targets[mask].tolist()
 
 
@@ -140,7 +140,7 @@ def test_broken_weights_do_not_reach_one():
         model.gate.proj.weight[:64] = 0                # the gate no longer opens key 0's block
     assert _accuracy(model, batch, "lambda0") < 1.0
     for variant in mqar.VARIANTS:                      # JL dimension far too small
-        model, _ = mqar.build(variant, 8, 64, 50, True, **mqar.jl_sizes(variant, 8, 2))
+        model, _ = mqar.build(variant, 8, 64, 50, True, **mqar_eval.jl_sizes(variant, 8, 2))
         assert _accuracy(model, batch, "lambda0") < 1.0
 
 
@@ -149,7 +149,7 @@ def test_a_key_queried_twice_is_ill_posed():
     the second query of k_0 the Thm. 2 read-out scores both values equally (the format excludes this input)."""
     model, _ = mqar.build("mamba", 4, 8, 12)
     seq = torch.tensor([[0, 4 + 5, 1, 4 + 1, 2, 4 + 2, 3, 4 + 3, 0, 4 + 6, 4 + 0, 0]])
-    logits = mqar.forward(model, seq)[0, -1]
+    logits = mqar_eval.forward(model, seq)[0, -1]
     assert logits[5] == logits[6] == logits.max()
 
 
