@@ -175,6 +175,13 @@ class Store:
             return None
         return json.loads(rows[0][0]), _unpack(rows[0][1])
 
+    def get_key(self, key: str):
+        """``(config, record, arrays)`` stored under ``key``, or ``None``."""
+        rows = self._read("SELECT config, record, arrays FROM results WHERE key = ?", (key,))
+        if not rows:
+            return None
+        return json.loads(rows[0][0]), json.loads(rows[0][1]), _unpack(rows[0][2])
+
     def put(self, config: dict, record: dict, arrays: dict | None = None) -> str:
         """Write (or replace) the result of ``config`` in one transaction; return its key."""
         row = self._result_row(config, record, arrays)

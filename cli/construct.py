@@ -6,10 +6,14 @@ import time
 import click
 
 from approx.plots import check_plot_path
+from approx.store import DEFAULT_PATH
 from approx.records import make_record, to_json
 from kernels import resolve_device
 from ssm.constructions.mqar import VARIANTS
 from ssm.evaluate import CONSTRUCTION_TASKS, evaluate_construction
+from ssm.training.runs import load_trained
+
+from .options import given
 
 
 def format_table(record: dict) -> str:
@@ -26,8 +30,14 @@ def format_table(record: dict) -> str:
             ("sequences all right", f"{met['sequences_all_correct']:.6f}"),
             ("model d, N", f"{size['d']}, {size['N']}   (paper: d = {paper(bound.get('d'))}, "
                            f"N = {paper(bound.get('N'))}; {bound.get('source', '')})"),
-            ("parameters", str(size["parameters"])),
-            ("wall time", f"{record['wall_s']:.3f} s on {record['device']}")]
+            ("parameters", str(size["parameters"]))]
+    t = record.get("trained")
+    if t is not None:
+        m = t["metrics"]
+        rows += [("trained run", f"{t['key']}: {t['model']}, {t['parameters']} parameters"),
+                 ("trained accuracy", f"{m['accuracy']:.6f}  ({m['correct']}/{m['scored']} scored positions; "
+                                      f"sequences all right {m['sequences_all_correct']:.6f})")]
+    rows.append(("wall time", f"{record['wall_s']:.3f} s on {record['device']}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -52,8 +62,13 @@ def format_table(record: dict) -> str:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
 @click.option("--plot", type=str, default=None, help="Write the accuracy at each position t (.png or .svg).")
+@click.option("--trained", type=str, default=None,
+              help="Also score the trained run with this key (approx train --json lists the keys) on the same "
+                   "sequences; |V|, T, n or κ default to its task's.")
+@click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True,
+              help="The store holding the --trained run.")
 def construct(task, vocab, length, nth, kappa, variant, hard, compressed, d, N, data, samples, seed, device, as_json,
-              plot):
+              plot, trained, store):
     """Build the exact construction for TASK (keep-nth, mqar or induction) and print its accuracy over the scored
     positions.
 
@@ -65,13 +80,16 @@ def construct(task, vocab, length, nth, kappa, variant, hard, compressed, d, N, 
         check_plot_path(plot)
     start = time.perf_counter()
     dev = resolve_device(device)
+    if trained is None and given(click.get_current_context(), "store"):
+        raise ValueError("--store has no effect without --trained (it holds the trained run)")
+    run = None if trained is None else load_trained(store, trained)
     result = evaluate_construction(task, vocab=vocab, length=length, nth=nth, kappa=kappa, variant=variant,
-                                   hard=hard,
-                                   compressed=compressed, d=d, N=N, data=data, samples=samples, seed=seed,
-                                   device=str(dev))
+                                   hard=hard, compressed=compressed, d=d, N=N, data=data, samples=samples, seed=seed,
+                                   device=str(dev), trained=run)
     record = make_record(result["config"], result["metrics"], seed=seed, device=dev,
                          wall_s=time.perf_counter() - start, accuracy=result["metrics"]["accuracy"],
-                         sizes=result["sizes"], bound=result["bound"])
+                         sizes=result["sizes"], bound=result["bound"],
+                         **({"trained": result["trained"]} if "trained" in result else {}))
     if plot is not None:
         from approx.plots_training import plot_accuracy_per_position
 

@@ -77,7 +77,7 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
                           kappa: int | None = None, variant: str | None = None, hard: bool = False,
                           compressed: bool = False, d: int | None = None, N: int | None = None,
                           data=None, samples: int = 10000, seed: int = 0, device: str = "cpu",
-                          batch_size: int = 256) -> dict:
+                          batch_size: int = 256, trained=None) -> dict:
     """Build the paper's construction for ``task`` and measure its accuracy over the scored positions.
 
     Tasks: ``"keep-nth"`` (Cor. 2; ``vocab``, ``length``, ``nth``, ``compressed``), ``"mqar"``
@@ -86,8 +86,12 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
     ``length``, ``hard``). The data are ``samples`` sequences from the seeded generator of
     :mod:`signals.tasks`, or the user's ``.npz`` file ``data`` (then ``length`` and ``samples`` come from the file).
 
-    Returns ``{"config", "metrics", "sizes", "bound"}``: the resolved configuration; ``accuracy``, ``correct``,
-    ``scored``, ``sequences_all_correct``; the model's d, N, parameters; the paper's stated sizes.
+    ``trained`` — ``(run, model, params)`` of a trained run (:func:`ssm.training.runs.load_trained`) — is scored
+    on the same sequences; the task's sizes not given are taken from its task, and must agree with it.
+
+    Returns ``{"config", "metrics", "sizes", "bound"}`` (and ``"trained"``: the trained run's key, model, sizes and
+    metrics): the resolved configuration; ``accuracy``, ``correct``, ``scored``, ``sequences_all_correct``; the
+    model's d, N, parameters; the paper's stated sizes.
     """
     from signals import tasks
     from .constructions import induction, keep_nth, mqar
@@ -97,6 +101,8 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
     check_int("samples", samples)
     dev = resolve_device(device)
     cfg = dict(DEFAULTS[task])
+    if trained is not None:
+        cfg.update(_trained_sizes(task, trained[0].task, vocab=vocab, length=length, nth=nth, kappa=kappa))
     cfg.update({k: v for k, v in (("vocab", vocab), ("length", length), ("nth", nth), ("kappa", kappa))
                 if v is not None})
     if kappa is not None and task != "mqar":
@@ -143,4 +149,36 @@ def evaluate_construction(task: str, *, vocab: int | None = None, length: int | 
     cfg.update({"task": task, "seed": seed, "samples": int(batch.inputs.shape[0]),
                 "data": None if data is None else str(data),
                 "d": model.d, "N": model.N})
-    return {"config": cfg, "metrics": metrics, "sizes": model.sizes(), "bound": bound}
+    out = {"config": cfg, "metrics": metrics, "sizes": model.sizes(), "bound": bound}
+    if trained is not None:
+        out["trained"] = evaluate_trained(trained, batch, device=dev, batch_size=batch_size)
+    return out
+
+
+def _trained_sizes(task: str, trained_task, **given) -> dict:
+    """The sizes of the trained run's task (|V|, T, n or κ) as construction settings; a given one that differs
+    is a ValueError naming it."""
+    if trained_task.name != task:
+        raise ValueError(f"the trained run is on task {trained_task.name}, not {task}")
+    sizes = {"vocab": trained_task.vocab, "length": trained_task.length}
+    sizes.update({k: getattr(trained_task, k) for k in ("nth", "kappa") if hasattr(trained_task, k)})
+    for k, v in given.items():
+        if v is not None and k in sizes and v != sizes[k]:
+            raise ValueError(f"{k} = {v} differs from the trained run's {k} = {sizes[k]}")
+    return sizes
+
+
+@torch.no_grad()
+def evaluate_trained(trained, batch, *, device, batch_size: int = 256) -> dict:
+    """:func:`accuracy` of a trained run ``(run, model, params)`` (a one-member stacked model) on ``batch``, whose
+    length must be the run's T. Returns the run's key and model line, its parameters and the metrics."""
+    run, model, params = trained
+    length = int(batch.inputs.shape[1])
+    if length != run.task.length:
+        raise ValueError(f"the sequences have length {length}, the trained run's T is {run.task.length}")
+    params = {k: v.to(device=device, dtype=torch.float32) for k, v in params.items()}
+    buffers = model.buffers([length], device=device)
+    metrics = accuracy(None, batch.inputs, batch.targets, batch.mask, batch_size=batch_size, device=device,
+                       logits=lambda x, m: model.logits(params, x[None], buffers)[0][m])
+    return {"key": run.key, "model": run.model.describe(), "parameters": model.parameters(length),
+            "metrics": metrics}

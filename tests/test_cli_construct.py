@@ -183,3 +183,41 @@ def test_the_example_sequences_file_is_solved(capsys):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["metrics"]["accuracy"] == 1.0 and rec["metrics"]["scored"] == 32 * 8
+
+
+def test_a_trained_run_scored_on_its_own_test_set_gives_the_trainers_accuracy(tmp_path, capsys):
+    """construct --trained on the run's test sequences (written as a user's .npz) must reproduce the accuracy the
+    trainer recorded: two independent paths (the trainer's loss/accuracy pass and ssm.evaluate.accuracy)."""
+    from ssm.training.runs import load_trained
+
+    db = str(tmp_path / "runs.sqlite")
+    code, out, err = run(["train", "mqar", "--model", "mamba", "--kappa", "2", "--vocab", "6", "--length", "12",
+                          "--d", "8", "--n", "2", "--epochs", "2", "--train-size", "64", "--val-size", "16",
+                          "--test-size", "40", "--batch-size", "8", "--device", "cpu", "--no-progress",
+                          "--store", db, "--seeds", "1", "--json"], capsys)
+    assert code == 0, err
+    (member,) = json.loads(out)["metrics"]["runs"]
+    trained, _, _ = load_trained(db, member["key"])
+    test = trained.task.generate(40, trained.recipe.data_seeds()["test"])
+    path = tmp_path / "test.npz"
+    np.savez(path, inputs=test.inputs.numpy(), targets=test.targets.numpy(), mask=test.mask.numpy())
+    code, out, err = run(["construct", "mqar", "--trained", member["key"], "--store", db, "--data", str(path),
+                          "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["config"]["kappa"] == 2 and rec["config"]["vocab"] == 6 and rec["config"]["length"] == 12
+    assert rec["trained"]["key"] == member["key"]
+    assert rec["trained"]["metrics"]["accuracy"] == pytest.approx(member["accuracy"], abs=1e-6)
+    assert rec["trained"]["metrics"]["scored"] == 40 * 2
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["construct", "mqar", "--trained", "0123456789abcdef"], "does not exist"),
+    (["construct", "mqar", "--store", "x.sqlite"], "--store has no effect without --trained"),
+])
+def test_trained_bad_input_exits_2(argv, msg, tmp_path, capsys):
+    argv = [a if a != "x.sqlite" else str(tmp_path / "x.sqlite") for a in argv]
+    if "--store" not in argv:
+        argv += ["--store", str(tmp_path / "none.sqlite")]
+    code, _, err = run(argv + ["--samples", "3"], capsys)
+    assert code == 2 and msg in err and len(err.strip().splitlines()) == 1

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from signals.tasks import KeepNthConfig
-from ..models import MambaConfig, S4DConfig, build
-from .runs import Run
+from ..models import MambaConfig, S4DConfig
+from .runs import Run, trained_model
 
 MODELS = {"mamba": MambaConfig, "s4d": S4DConfig}
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -32,8 +32,7 @@ def fig1_runs(recipe, lengths, seeds, *, d: int = 32, N: int = 8, nth: int = 5) 
 def multipliers(run: Run, arrays: dict, samples: int) -> np.ndarray:
     """e^{−λΔ_t} of the stored model of ``run`` on ``samples`` test sequences: (samples, T, d·N) float64."""
     task = run.task
-    model = build(run.model, vocab_size=task.vocab_size, num_classes=task.num_classes, length=task.length)
-    params = {k: torch.as_tensor(arrays[f"weights.{k}"], dtype=torch.float64)[None] for k in model.shapes()}
+    model, params = trained_model(run, arrays)
     tokens = task.generate(samples, run.recipe.data_seeds()["test"]).inputs[None]
     decay = model.decays(params, tokens, model.buffers([task.length], dtype=torch.float64))
     return decay[0].reshape(samples, task.length, -1).numpy()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from approx.records import config_hash
+import torch
 
+from approx.records import config_hash
 from signals.tasks import task_from_dict
-from ..models import model_from_dict
+
+from ..models import build, model_from_dict
 from .recipe import Recipe
 
 MAX_MEMBERS = 64
@@ -52,6 +54,33 @@ def run_from_config(config: dict) -> Run:
     """The run a stored configuration describes."""
     return Run(task_from_dict(config["task"]), model_from_dict(config["model"]), Recipe(**config["recipe"]),
                config["seed"])
+
+
+def trained_model(run: Run, arrays: dict, *, device=None, dtype=torch.float64) -> tuple:
+    """``(model, params)`` of a stored run: its stacked model for the run's task and its trained weights
+    (``arrays["weights.*"]``) as a one-member ensemble, name → (1, *shape) on ``device``."""
+    task = run.task
+    model = build(run.model, vocab_size=task.vocab_size, num_classes=task.num_classes, length=task.length)
+    params = {k: torch.as_tensor(arrays[f"weights.{k}"], dtype=dtype, device=device)[None] for k in model.shapes()}
+    return model, params
+
+
+def load_trained(store, key: str, *, device=None) -> tuple:
+    """``(run, model, params)`` of the trained run stored under ``key`` in the store at ``store`` (a path); a
+    ValueError naming the key when the store holds no trained run under it."""
+    from pathlib import Path
+
+    from approx.store import Store
+
+    if not Path(store).is_file():
+        raise ValueError(f"store {str(store)!r} does not exist")
+    with Store(store) as db:
+        found = db.get_key(key)
+    if found is None or found[0].get("kind") != "train":
+        raise ValueError(f"store {str(store)!r} holds no trained run with key {key!r} (approx train --json lists "
+                         f"its runs' keys)")
+    run = run_from_config(found[0])
+    return (run, *trained_model(run, found[2], device=device))
 
 
 @dataclass(frozen=True)
