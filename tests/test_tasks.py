@@ -215,7 +215,7 @@ def test_keep_nth_is_the_same_on_every_device_and_scores_the_chosen_positions(de
 
 def test_registry_configs_generate_record_and_refuse():
     from signals.tasks import TASK_CONFIGS, make_task, task_from_dict
-    assert set(TASK_CONFIGS) == {"keep-nth", "mqar", "induction"}
+    assert set(TASK_CONFIGS) == {"keep-nth", "mqar", "induction", "mqar-latest"}
     k = make_task("keep-nth", length=10, nth=3, vocab=9)
     assert (k.vocab_size, k.num_classes) == (9, 9) and task_from_dict(k.to_dict()) == k
     assert torch.equal(k.generate(4, 1).inputs, keep_nth(4, 10, 3, 9, seed=1).inputs)
@@ -266,3 +266,36 @@ def test_mqar_iid_keys_answer_their_latest_value_and_absent_keys_are_not_asked()
             assert b.targets[i, t] == latest[k]
     with pytest.raises(ValueError, match="keys must be one of distinct, iid"):
         mqar(3, 40, kappa, 16, keys="random")
+
+
+@pytest.mark.parametrize("keys,noise,length", [(1, 3, 256), (2, 0, 31), (4, 5, 40), (3, 1, 9)])
+def test_latest_value_mqar_answers_the_value_after_the_last_occurrence(keys, noise, length):
+    from signals.tasks import mqar_latest
+
+    b, query = mqar_latest(60, length, keys, 9, noise, seed=keys + noise)
+    body = length - keys
+    assert b.inputs.shape == (60, length) and torch.equal(b.mask, query)
+    for i in range(60):
+        x = b.inputs[i].tolist()
+        assert sorted(x[body:]) == list(range(keys))                   # the queries: a permutation of K
+        assert all(keys <= t < 9 for t in x[:body] if t >= keys)
+        assert x[body - 1] >= keys                                      # no key without its value
+        for j in range(body, length):
+            seen = [p for p in range(body) if x[p] == x[j]]
+            if seen:
+                assert query[i, j] and b.targets[i, j] == x[seen[-1] + 1] and x[seen[-1] + 1] >= keys
+            else:
+                assert not query[i, j] and b.targets[i, j] == IGNORE
+
+
+def test_latest_value_mqar_options():
+    from signals.tasks import mqar_latest
+
+    b, query = mqar_latest(50, 40, 2, 8, 3, key_probs=[1, 0], seed=0)
+    assert not (b.inputs[:, :38] == 1).any() and int(query.sum()) == 50      # key 1 never paired, never scored
+    ident, q = mqar_latest(5, 40, 2, 8, 3, targets="identity", seed=0)
+    assert ident.mask.all() and torch.equal(ident.targets[~q], ident.inputs[~q])
+    pairs = (mqar_latest(400, 256, 1, 8, 3, seed=1)[0].inputs[:, :255] == 0).sum(1).float().mean()
+    assert 70 < pairs < 75                                              # 255 / (1.5 + 2) = 72.9 blocks
+    with pytest.raises(ValueError, match="key_probs must hold 2"):
+        mqar_latest(2, 40, 2, 8, 3, key_probs=[1])

@@ -20,6 +20,8 @@ from .batch import TaskBatch
 from .induction import POSITIONS as INDUCTION_POSITIONS
 from .induction import induction_heads
 from .keep_nth import POSITIONS, keep_nth
+from .latest import TARGETS as LATEST_TARGETS
+from .latest import mqar_latest
 from .mqar import KEYS as MQAR_KEYS
 from .mqar import mqar
 
@@ -136,7 +138,34 @@ class InductionConfig(_Task):
         return TaskBatch(*(t.to(device) for t in b))
 
 
-TASK_CONFIGS = {cls.name: cls for cls in (KeepNthConfig, MQARConfig, InductionConfig)}
+@dataclass(frozen=True)
+class MQARLatestConfig(_Task):
+    """MQAR with the latest value (the mechanistic study's Alg. 1, :func:`signals.tasks.latest.mqar_latest`):
+    T = ``length``, |K| = ``keys`` keys among |V| = ``vocab`` tokens, at most ``noise`` noise tokens before each
+    pair, non-query ``targets`` ``"ignore"`` or ``"identity"`` (then the accuracy counts every position)."""
+
+    name: ClassVar[str] = "mqar-latest"
+    length: int = 256
+    keys: int = 1
+    vocab: int = 8
+    noise: int = 3
+    targets: str = "ignore"
+
+    def __post_init__(self):
+        check_int("length", self.length, 1)
+        check_int("keys", self.keys, 1)
+        check_int("vocab", self.vocab, self.keys + 1)
+        check_int("noise", self.noise, 0)
+        check_choice("targets", self.targets, LATEST_TARGETS)
+        if self.length < 3 * self.keys:
+            raise ValueError(f"length must be at least 3·keys = {3 * self.keys}, got {self.length}")
+
+    def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
+        b, _ = mqar_latest(samples, self.length, self.keys, self.vocab, self.noise, targets=self.targets, seed=seed)
+        return TaskBatch(*(t.to(device) for t in b))
+
+
+TASK_CONFIGS = {cls.name: cls for cls in (KeepNthConfig, MQARConfig, InductionConfig, MQARLatestConfig)}
 
 
 def make_config(registry: dict, what: str, name: str, fields: dict):
