@@ -16,6 +16,7 @@ from . import construct, fit
 from . import rates
 from . import sensitivity
 from . import train, reproduce
+from . import mechanism
 from .options import to_flags
 
 
@@ -48,6 +49,7 @@ approx.add_command(construct.construct)
 approx.add_command(rates.rates)
 approx.add_command(sensitivity.sensitivity)
 approx.add_command(train.train)
+approx.add_command(mechanism.mechanism)
 approx.add_command(reproduce.reproduce)
 
 

@@ -141,27 +141,27 @@ class InductionConfig(_Task):
 @dataclass(frozen=True)
 class MQARLatestConfig(_Task):
     """MQAR with the latest value (the mechanistic study's Alg. 1, :func:`signals.tasks.latest.mqar_latest`):
-    T = ``length``, |K| = ``keys`` keys among |V| = ``vocab`` tokens, at most ``noise`` noise tokens before each
+    T = ``length``, |K| = ``n_keys`` keys among |V| = ``vocab`` tokens, at most ``noise`` noise tokens before each
     pair, non-query ``targets`` ``"ignore"`` or ``"identity"`` (then the accuracy counts every position)."""
 
     name: ClassVar[str] = "mqar-latest"
     length: int = 256
-    keys: int = 1
+    n_keys: int = 1
     vocab: int = 8
     noise: int = 3
     targets: str = "ignore"
 
     def __post_init__(self):
         check_int("length", self.length, 1)
-        check_int("keys", self.keys, 1)
-        check_int("vocab", self.vocab, self.keys + 1)
+        check_int("n_keys", self.n_keys, 1)
+        check_int("vocab", self.vocab, self.n_keys + 1)
         check_int("noise", self.noise, 0)
         check_choice("targets", self.targets, LATEST_TARGETS)
-        if self.length < 3 * self.keys:
-            raise ValueError(f"length must be at least 3·keys = {3 * self.keys}, got {self.length}")
+        if self.length < 3 * self.n_keys:
+            raise ValueError(f"length must be at least 3·n_keys = {3 * self.n_keys}, got {self.length}")
 
     def generate(self, samples: int, seed: int, device=None) -> TaskBatch:
-        b, _ = mqar_latest(samples, self.length, self.keys, self.vocab, self.noise, targets=self.targets, seed=seed)
+        b, _ = mqar_latest(samples, self.length, self.n_keys, self.vocab, self.noise, targets=self.targets, seed=seed)
         return TaskBatch(*(t.to(device) for t in b))
 
 

@@ -11,10 +11,11 @@ from signals.tasks.registry import make_config
 from .mamba import MambaConfig, MambaDTConfig, StackedMamba, StackedMambaDT
 from .mamba2 import Mamba2Config, StackedMamba2
 from .s4d import MambaS4DConfig, S4DConfig, StackedMambaS4D, StackedS4D
+from .simple import SimpleMambaConfig, StackedSimpleMamba
 from .transformer import StackedTransformer, TransformerConfig
 
 MODELS = {cls.config_class.name: cls for cls in (StackedMamba, StackedS4D, StackedTransformer, StackedMamba2,
-                                                  StackedMambaS4D, StackedMambaDT)}
+                                                  StackedMambaS4D, StackedMambaDT, StackedSimpleMamba)}
 
 
 #: the convolution's kernel on the recall tasks (App. D.3-D.4 use the block's convolution without saying its size;
@@ -47,5 +48,5 @@ def build(config, *, vocab_size: int, num_classes: int, length: int):
     return MODELS[config.name](config, vocab_size=vocab_size, num_classes=num_classes, length=length)
 
 
-__all__ = ["MODELS", "RECALL_CONV", "task_defaults", "Mamba2Config", "MambaConfig", "MambaDTConfig", "MambaS4DConfig", "S4DConfig",
+__all__ = ["MODELS", "RECALL_CONV", "SimpleMambaConfig", "task_defaults", "Mamba2Config", "MambaConfig", "MambaDTConfig", "MambaS4DConfig", "S4DConfig",
            "TransformerConfig", "build", "make_model_config", "model_from_dict"]
