@@ -2,6 +2,7 @@
 a float64 model written here from Tab. 2 / eq. 15 with torch.nn.functional and an explicit loop over time
 (independent of the scan engine), their parameter counts against the formulas, and the records' keys."""
 import math
+import re
 
 import pytest
 import torch
@@ -137,3 +138,48 @@ def test_registry_names_and_bad_fields():
         make_model_config("mamba2", conv=-1)
     with pytest.raises(ValueError, match="gate must be True or False"):
         make_model_config("mamba", gate=1)
+
+
+def simple_reference(p, tokens, V, learn_bc):
+    """The study's simplified Mamba for one member, from its Sec. 2.2 with explicit loops."""
+    B_, L = tokens.shape
+    xhat = torch.zeros(B_, L, 2 * V, dtype=torch.float64)
+    for b in range(B_):
+        for t in range(L):
+            if t > 0:
+                xhat[b, t, tokens[b, t - 1]] = 1.0
+            xhat[b, t, V + tokens[b, t]] = 1.0
+    delta = F.softplus(xhat @ p["W_delta"].T)
+    A = -torch.exp(p["A_log"])
+    N = A.shape[1]
+    Bt = p["B"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
+    Ct = p["C"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
+    y = recurrence(torch.exp(A * delta[..., None]), (delta * xhat)[..., None] * Bt[:, :, None, :], Ct)
+    return y[..., V:] - y[..., :V]
+
+
+@pytest.mark.parametrize("N,learn_bc,length", [(1, False, 7), (3, True, 5), (1, True, 1)])
+def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length):
+    V = 4
+    cfg = make_model_config("mamba-simple", d=2 * V, N=N, learn_bc=learn_bc)
+    model = build(cfg, vocab_size=V, num_classes=V, length=length)
+    params = {k: v.requires_grad_(True) for k, v in model.init([3, 4], dtype=torch.float64).items()}
+    tokens = torch.randint(0, V, (2, 3, length), generator=torch.Generator().manual_seed(N))
+    logits = model.logits(params, tokens, {})
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    grads = torch.autograd.grad((logits * weights).sum(), list(params.values()))
+    for i in range(2):
+        mine = {k: v.detach().clone().requires_grad_(True) for k, v in member(params, i).items()}
+        ref = simple_reference(mine, tokens[i], V, learn_bc)
+        torch.testing.assert_close(logits[i], ref, rtol=1e-10, atol=1e-12)
+        ref_grads = torch.autograd.grad((ref * weights[i]).sum(), list(mine.values()))
+        for g, rg in zip(grads, ref_grads):
+            torch.testing.assert_close(g[i], rg, rtol=1e-9, atol=1e-12)
+    assert model.parameters() == 4 * V * V + 2 * V * N + (2 * V * N if learn_bc else 0)
+
+
+def test_simplified_mamba_refuses_sizes_it_cannot_read():
+    with pytest.raises(ValueError, match=re.escape("needs d = 2|V| = 16")):
+        build(make_model_config("mamba-simple", d=12), vocab_size=8, num_classes=8, length=5)
+    with pytest.raises(ValueError, match="use learn_bc with N > 1"):
+        make_model_config("mamba-simple", N=2)
