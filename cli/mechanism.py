@@ -1,15 +1,22 @@
-"""``approx mechanism``: the mechanistic study of how Mamba does associative recall (its Lemma 1 for now)."""
+"""``approx mechanism``: the mechanistic study of how Mamba does associative recall — training the simplified
+Mamba on the latest-value MQAR, probing it (Figs. 4 and 7, App. C) and Lemma 1's gradient step."""
 from __future__ import annotations
 
 import math
 import time
 
+import torch
+
 import click
 
 from approx.records import make_record, to_json
+from approx.store import DEFAULT_PATH
+from ssm.mechanism import probes
 from ssm.mechanism.lemma import lemma_values, population_gradient
+from ssm.training.recipe import describe
+from ssm.training.sweep import run_sweep, stored
 
-from .train import VariadicCommand
+from .train import VariadicCommand, check_plot
 
 ROWS = (("W[0, 0]", "w_0_0", None), ("row 0 (sum over j)", "row_0", "row_0"),
         ("W[|V|, |V|]", "w_V_V", None), ("row |V| (sum over j)", "row_V", "row_V"),
@@ -42,7 +49,132 @@ def format_lemma(results: list, samples: int) -> str:
 
 @click.group("mechanism")
 def mechanism():
-    """How a trained Mamba does associative recall (the mechanistic study): its Lemma 1."""
+    """How a trained Mamba does associative recall (the mechanistic study): train, probe, lemma."""
+
+
+def setting_options(fn):
+    """The latest-value MQAR setting and the recipe that identify a study run (defaults: the study's |K| = 1)."""
+    opts = [
+        click.option("--keys", "n_keys", type=int, default=1, show_default=True, help="|K|, the number of keys."),
+        click.option("--vocab", type=int, default=8, show_default=True, help="|V|, keys and values together."),
+        click.option("--noise", type=int, default=3, show_default=True, help="n_ε, noise tokens before a pair."),
+        click.option("--length", type=int, default=256, show_default=True, help="T."),
+        click.option("--epochs", type=int, default=probes.RECIPE.epochs, show_default=True),
+        click.option("--train-size", type=int, default=probes.RECIPE.train_size, show_default=True),
+        click.option("--lr", type=float, default=probes.RECIPE.lr, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True),
+        click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, seeds):
+    recipe = probes.RECIPE.replace(epochs=epochs, train_size=train_size, lr=lr)
+    return probes.runs(n_keys=n_keys, vocab=vocab, noise=noise, length=length, seeds=seeds, recipe=recipe), recipe
+
+
+@mechanism.command("train")
+@setting_options
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..k−1, trained as one ensemble.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train(n_keys, vocab, noise, length, epochs, train_size, lr, device, store, as_json, seeds, progress):
+    """Train the simplified Mamba on the latest-value MQAR (the study's Sec. 3) and report, per seed, the test
+    accuracy at the queries and the steps until an epoch's training accuracy reached 100%."""
+    start = time.perf_counter()
+    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, range(seeds))
+    results = run_sweep(runs, store=store, device=device, progress=progress)
+    rows = [{"seed": r.seed, "key": res["record"]["key"], "accuracy": res["record"]["metrics"]["accuracy"],
+             "steps_to_100": probes.steps_to_solve(res["arrays"], recipe)} for r, res in zip(runs, results)]
+    config = {"kind": "mechanism-train", "run": runs[0].config(), "seeds": seeds}
+    record = make_record(config, {"runs": rows}, seed=list(range(seeds)), device=device,
+                         wall_s=time.perf_counter() - start)
+    if as_json:
+        click.echo(to_json(record))
+        return
+    lines = [f"approx mechanism train: {runs[0].model.describe()} on {runs[0].task.describe()}",
+             f"recipe: {describe(recipe)} (the study states none)", "",
+             f"{'seed':>4}  {'test acc.':>9}  {'steps to 100% train acc.':>24}  {'run':>16}"]
+    for r in rows:
+        steps = "not reached" if r["steps_to_100"] is None else str(r["steps_to_100"])
+        lines.append(f"{r['seed']:>4}  {r['accuracy']:>9.4f}  {steps:>24}  {r['key']:>16}")
+    click.echo("\n".join(lines))
+
+
+@mechanism.command("probe")
+@click.option("--figure", type=click.Choice(["4", "7", "c"]), required=True,
+              help="4: the traces along one sequence; 7: W_Δ; c: App. C's write / read / forget mechanisms.")
+@setting_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Which trained seed to probe.")
+@click.option("--sequence-seed", type=int, default=0, show_default=True, help="Fig. 4: the sequence drawn.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Fig. 4 or 7 as .png or .svg.")
+def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, device, store, as_json, seed,
+          sequence_seed, plot):
+    """Look inside a trained simplified Mamba (|K| = 1): Fig. 4, Fig. 7 or App. C, beside the study's numbers."""
+    check_plot(plot)
+    if plot is not None and figure == "c":
+        raise ValueError("--plot draws Fig. 4 or 7; App. C is a table")
+    if n_keys != 1:
+        raise ValueError("the probes read the |K| = 1 model (N = 1, B = C = 1): --keys 1")
+    start = time.perf_counter()
+    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, [seed])
+    if not stored(runs, store)[0]:
+        raise ValueError(f"the store {store!r} holds no such trained run: train it first with approx mechanism "
+                         f"train (same setting and recipe, --seeds > {seed})")
+    (res,) = run_sweep(runs, store=store, device="cpu", progress=False)
+    params = {k[len("weights."):]: torch.as_tensor(v)[None][0] for k, v in res["arrays"].items()
+              if k.startswith("weights.")}
+    if figure == "4":
+        seq = runs[0].task.generate(1, 10_000 + sequence_seed)
+        tokens = seq.inputs[0]
+        out = probes.trace(params, tokens, vocab)
+        metrics = {"keys": out["keys"], "query_prediction": int(out["y"][-1].argmax()),
+                   "query_target": int(seq.targets[0, -1])}
+        text = _format_trace(out, tokens, vocab) + (f"\nquery at t = {length - 1}: predicted {metrics['query_prediction']}, "
+                                                    f"target {metrics['query_target']}")
+        if plot is not None:
+            from approx.plots_mechanism import plot_trace
+            plot_trace(out, plot, title=f"Fig. 4: trained simplified Mamba, |V| = {vocab}, seed {seed}")
+    elif figure == "7":
+        out = probes.w_delta_structure(params, vocab)
+        metrics = {k: v for k, v in out.items() if k != "abs"}
+        text = (f"Fig. 7: |W_Δ| of seed {seed}: rows 0 and |V| hold {out['share_rows_0_V']:.0%} of its mass "
+                f"({out['share_rows_0_V_second_half']:.0%} in their second half of columns), being "
+                f"{out['rows_0_V_fraction_of_entries']:.0%} of the rows. The study: close to zero almost everywhere "
+                f"except the second part of rows 0 and |V|.")
+        if plot is not None:
+            from approx.plots_mechanism import plot_w_delta
+            plot_w_delta(out["abs"], plot, title=f"Fig. 7: |W_Δ|, |V| = {vocab}, seed {seed}")
+    else:
+        metrics = probes.mechanisms(params, vocab)
+        text = _format_mechanisms(metrics)
+    config = {"kind": "mechanism-probe", "figure": figure, "run": runs[0].config()}
+    record = make_record(config, metrics, seed=seed, device="cpu", wall_s=time.perf_counter() - start)
+    click.echo(to_json(record) if as_json else text)
+
+
+def _format_trace(out: dict, tokens, vocab: int) -> str:
+    keys = out["keys"]
+    lines = [f"Fig. 4 along one sequence of T = {len(tokens)}: the key at positions {keys[:12]}"
+             + (" …" if len(keys) > 12 else ""),
+             f"{'t':>4} {'x_t':>4}  {'max input term':>14}  {'min forgetting':>14}  {'argmax y_t':>10}"]
+    for t in range(min(len(tokens), 24)):
+        lines.append(f"{t:>4} {int(tokens[t]):>4}  {out['input'][t].max():>14.3g}  {out['forget'][t].min():>14.3g}  "
+                     f"{int(out['y'][t].argmax()):>10}")
+    lines.append("…")
+    return "\n".join(lines)
+
+
+def _format_mechanisms(m: dict) -> str:
+    lines = ["App. C: forgetting factors e^(Λ⊙Δ_t) and input terms Δ_t ⊙ x̂_t of the trained model, averaged over "
+             "the token pairs of each case, beside the study's approximate values", "",
+             f"{'case':<8} {'quantity':<26} {'measured':>9} {'study':>7}"]
+    for case, values in m.items():
+        for k, v in values.items():
+            lines.append(f"{case:<8} {k:<26} {v:>9.3g} {probes.PAPER[case][k]:>7g}")
+    return "\n".join(lines)
 
 
 @mechanism.command("lemma", cls=LemmaCommand)

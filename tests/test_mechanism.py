@@ -61,3 +61,56 @@ def test_lemma_command_prints_measured_beside_the_lemma(capsys):
     assert s["summary"]["w_V_V"] == pytest.approx([0.25, 0.0], abs=1e-12)
     code, _, err = run(["mechanism", "lemma", "--vocab", "8", "16", "--length", "20"], capsys)
     assert code == 2 and "pair up" in err
+
+
+def test_trace_reads_the_state_the_model_computes():
+    from ssm.mechanism import probes
+    from ssm.models import build, make_model_config
+
+    model = build(make_model_config("mamba-simple", d=12, N=1), vocab_size=6, num_classes=6, length=40)
+    params = model.init([5], dtype=torch.float64)
+    tokens = torch.randint(0, 6, (1, 1, 40), generator=torch.Generator().manual_seed(0))
+    logits = model.logits(params, tokens, {})[0, 0]
+    out = probes.trace({k: v[0] for k, v in params.items()}, tokens[0, 0], 6)
+    np.testing.assert_allclose(out["y"], logits.numpy(), rtol=1e-10, atol=1e-12)
+    assert out["keys"] == (tokens[0, 0] == 0).nonzero()[:, 0].tolist()
+
+
+def test_mechanisms_of_a_model_with_zero_w_delta_are_the_closed_form():
+    from ssm.mechanism import probes
+
+    V = 5
+    params = {"W_delta": torch.zeros(2 * V, 2 * V, dtype=torch.float64),
+              "A_log": torch.full((2 * V, 1), np.log(2.0), dtype=torch.float64)}          # Λ = −2
+    m = probes.mechanisms(params, V)
+    ln2 = np.log(2.0)                                                                   # Δ = softplus(0)
+    for case in m.values():
+        for k, v in case.items():
+            want = np.exp(-2 * ln2) if k.startswith("forget") else ln2
+            assert v == pytest.approx(want, rel=1e-12), k
+    s = probes.w_delta_structure({"W_delta": torch.eye(2 * V)}, V)
+    assert s["share_rows_0_V"] == pytest.approx(2 / (2 * V)) and s["share_rows_0_V_second_half"] == pytest.approx(
+        1 / (2 * V))
+
+
+def test_train_then_probe_through_the_command_line(tmp_path, capsys):
+    db = str(tmp_path / "runs.sqlite")
+    setting = ["--length", "30", "--epochs", "2", "--train-size", "64", "--store", db, "--device", "cpu"]
+    code, _, err = run(["mechanism", "probe", "--figure", "c", *setting], capsys)
+    assert code == 2 and "train it first" in err
+    code, out, err = run(["mechanism", "train", *setting, "--seeds", "2", "--no-progress", "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)["metrics"]["runs"]
+    assert [r["seed"] for r in rows] == [0, 1] and all(0 <= r["accuracy"] <= 1 for r in rows)
+    code, out, err = run(["mechanism", "probe", "--figure", "c", *setting], capsys)
+    assert code == 0, err
+    assert "write    forget e_0" in out and "read     input e_|V|+k" in out
+    png = tmp_path / "w.png"
+    code, out, err = run(["mechanism", "probe", "--figure", "7", *setting, "--seed", "1", "--plot", str(png)], capsys)
+    assert code == 0 and "rows 0 and |V| hold" in out and png.stat().st_size > 0
+    code, out, err = run(["mechanism", "probe", "--figure", "4", *setting, "--json"], capsys)
+    assert code == 0, err
+    m = json.loads(out)["metrics"]
+    assert 0 <= m["query_prediction"] < 8 and 1 <= m["query_target"] < 8
+    code, _, err = run(["mechanism", "probe", "--figure", "c", *setting, "--plot", str(png)], capsys)
+    assert code == 2 and "App. C is a table" in err
