@@ -12,6 +12,7 @@ import click
 from approx.records import make_record, to_json
 from approx.store import DEFAULT_PATH
 from ssm.mechanism import probes
+from ssm.models import build
 from ssm.mechanism.lemma import lemma_values, population_gradient
 from ssm.training.recipe import describe
 from ssm.training.sweep import run_sweep, stored
@@ -62,6 +63,8 @@ def setting_options(fn):
         click.option("--epochs", type=int, default=probes.RECIPE.epochs, show_default=True),
         click.option("--train-size", type=int, default=probes.RECIPE.train_size, show_default=True),
         click.option("--lr", type=float, default=probes.RECIPE.lr, show_default=True),
+        click.option("--w-init", type=click.Choice(["uniform", "zero"]), default="uniform", show_default=True,
+                     help="W_Δ's initialisation: a Linear's U(±d^(−1/2)), or 0 as Lemma 1 starts."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True),
         click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON."),
@@ -71,20 +74,21 @@ def setting_options(fn):
     return fn
 
 
-def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, seeds):
+def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, seeds):
     recipe = probes.RECIPE.replace(epochs=epochs, train_size=train_size, lr=lr)
-    return probes.runs(n_keys=n_keys, vocab=vocab, noise=noise, length=length, seeds=seeds, recipe=recipe), recipe
+    return probes.runs(n_keys=n_keys, vocab=vocab, noise=noise, length=length, seeds=seeds, recipe=recipe,
+                       w_init=w_init), recipe
 
 
 @mechanism.command("train")
 @setting_options
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..k−1, trained as one ensemble.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train(n_keys, vocab, noise, length, epochs, train_size, lr, device, store, as_json, seeds, progress):
+def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, store, as_json, seeds, progress):
     """Train the simplified Mamba on the latest-value MQAR (the study's Sec. 3) and report, per seed, the test
     accuracy at the queries and the steps until an epoch's training accuracy reached 100%."""
     start = time.perf_counter()
-    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, range(seeds))
+    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, range(seeds))
     results = run_sweep(runs, store=store, device=device, progress=progress)
     rows = [{"seed": r.seed, "key": res["record"]["key"], "accuracy": res["record"]["metrics"]["accuracy"],
              "steps_to_100": probes.steps_to_solve(res["arrays"], recipe)} for r, res in zip(runs, results)]
@@ -110,7 +114,7 @@ def train(n_keys, vocab, noise, length, epochs, train_size, lr, device, store, a
 @click.option("--seed", type=int, default=0, show_default=True, help="Which trained seed to probe.")
 @click.option("--sequence-seed", type=int, default=0, show_default=True, help="Fig. 4: the sequence drawn.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Fig. 4 or 7 as .png or .svg.")
-def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, device, store, as_json, seed,
+def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, store, as_json, seed,
           sequence_seed, plot):
     """Look inside a trained simplified Mamba (|K| = 1): Fig. 4, Fig. 7 or App. C, beside the study's numbers."""
     check_plot(plot)
@@ -119,7 +123,7 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, device, 
     if n_keys != 1:
         raise ValueError("the probes read the |K| = 1 model (N = 1, B = C = 1): --keys 1")
     start = time.perf_counter()
-    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, [seed])
+    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, [seed])
     if not stored(runs, store)[0]:
         raise ValueError(f"the store {store!r} holds no such trained run: train it first with approx mechanism "
                          f"train (same setting and recipe, --seeds > {seed})")
@@ -138,12 +142,15 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, device, 
             from approx.plots_mechanism import plot_trace
             plot_trace(out, plot, title=f"Fig. 4: trained simplified Mamba, |V| = {vocab}, seed {seed}")
     elif figure == "7":
-        out = probes.w_delta_structure(params, vocab)
+        model = build(runs[0].model, vocab_size=vocab, num_classes=vocab, length=length)
+        init = {k: v[0] for k, v in model.init([seed], dtype=torch.float64).items()}
+        out = probes.w_delta_structure(params, vocab, init)
         metrics = {k: v for k, v in out.items() if k != "abs"}
-        text = (f"Fig. 7: |W_Δ| of seed {seed}: rows 0 and |V| hold {out['share_rows_0_V']:.0%} of its mass "
-                f"({out['share_rows_0_V_second_half']:.0%} in their second half of columns), being "
-                f"{out['rows_0_V_fraction_of_entries']:.0%} of the rows. The study: close to zero almost everywhere "
-                f"except the second part of rows 0 and |V|.")
+        text = (f"Fig. 7: |W_Δ| of seed {seed}: rows 0 and |V| ({out['rows_0_V_fraction_of_entries']:.0%} of the "
+                f"rows) hold {out['share_rows_0_V']:.0%} of its mass ({out['share_rows_0_V_second_half']:.0%} in "
+                f"their second half of columns), and {out['change_share_rows_0_V']:.0%} "
+                f"({out['change_share_rows_0_V_second_half']:.0%}) of what training changed from the initial "
+                f"weights. The study: close to zero almost everywhere except the second part of rows 0 and |V|.")
         if plot is not None:
             from approx.plots_mechanism import plot_w_delta
             plot_w_delta(out["abs"], plot, title=f"Fig. 7: |W_Δ|, |V| = {vocab}, seed {seed}")

@@ -114,3 +114,12 @@ def test_train_then_probe_through_the_command_line(tmp_path, capsys):
     assert 0 <= m["query_prediction"] < 8 and 1 <= m["query_target"] < 8
     code, _, err = run(["mechanism", "probe", "--figure", "c", *setting, "--plot", str(png)], capsys)
     assert code == 2 and "App. C is a table" in err
+
+
+def test_zero_initialisation_starts_w_delta_at_zero():
+    from ssm.models import build, make_model_config
+
+    model = build(make_model_config("mamba-simple", d=8, w_init="zero"), vocab_size=4, num_classes=4, length=5)
+    assert torch.equal(model.init([3])["W_delta"], torch.zeros(1, 8, 8))
+    with pytest.raises(ValueError, match="w_init must be one of uniform, zero"):
+        make_model_config("mamba-simple", w_init="normal")

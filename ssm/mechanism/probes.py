@@ -34,11 +34,11 @@ PAPER = {
 
 
 def runs(*, n_keys: int = 1, vocab: int = 8, noise: int = 3, length: int = 256, seeds=(0, 1, 2),
-         recipe: Recipe = RECIPE) -> list:
+         recipe: Recipe = RECIPE, w_init: str = "uniform") -> list:
     """One run per seed of the simplified Mamba (d = 2|V|; |K| = 1: N = 1, B = C = 1; |K| > 1: N = |K|, learned
-    B, C) on the latest-value MQAR."""
+    B, C) on the latest-value MQAR, W_Δ initialised by ``w_init``."""
     task = MQARLatestConfig(length=length, n_keys=n_keys, vocab=vocab, noise=noise)
-    model = make_model_config("mamba-simple", d=2 * vocab, N=n_keys, learn_bc=n_keys > 1)
+    model = make_model_config("mamba-simple", d=2 * vocab, N=n_keys, learn_bc=n_keys > 1, w_init=w_init)
     return [Run(task, model, recipe, s) for s in seeds]
 
 
@@ -106,13 +106,20 @@ def mechanisms(params: dict, vocab: int) -> dict:
     return {"write": mean(write), "read": mean(read), "forget": mean(forget)}
 
 
-def w_delta_structure(params: dict, vocab: int) -> dict:
+def w_delta_structure(params: dict, vocab: int, init: dict | None = None) -> dict:
     """Fig. 7: |W_Δ| and the share of its mass in rows 0 and |V|, overall and within the second half of their
-    columns (the study: "close to zero almost everywhere, except in the second part of rows 0 and |V|")."""
-    W = params["W_delta"].double().abs()
+    columns (the study: "close to zero almost everywhere, except in the second part of rows 0 and |V|"); with the
+    member's initial weights ``init``, the same shares of the change W_Δ − W_Δ(0) that training made."""
     V = vocab
-    total = float(W.sum())
-    rows = float(W[0].sum() + W[V].sum())
-    second = float(W[0, V:].sum() + W[V, V:].sum())
-    return {"abs": W.numpy(), "share_rows_0_V": rows / total, "share_rows_0_V_second_half": second / total,
-            "rows_0_V_fraction_of_entries": 2 / (2 * V)}
+
+    def shares(W):
+        W = W.double().abs()
+        total = float(W.sum())
+        return float(W[0].sum() + W[V].sum()) / total, float(W[0, V:].sum() + W[V, V:].sum()) / total
+
+    out = {"abs": params["W_delta"].double().abs().numpy(), "rows_0_V_fraction_of_entries": 2 / (2 * V)}
+    out["share_rows_0_V"], out["share_rows_0_V_second_half"] = shares(params["W_delta"])
+    if init is not None:
+        out["change_share_rows_0_V"], out["change_share_rows_0_V_second_half"] = \
+            shares(params["W_delta"] - init["W_delta"])
+    return out

@@ -10,7 +10,8 @@ For one member on tokens x_t ∈ V (|V| = V tokens, d = 2V):
 
 With ``learn_bc=False`` (the study's |K| = 1 model, N = 1) B = C = 1 are fixed; with ``learn_bc`` (|K| = 2) B(x_t)
 and C(x_t) are learned per token, tables B, C ∈ R^{V×N}. Trainable parameters per member: 4V² + 2V·N (+ 2V·N).
-Initialisation: W_Δ ~ U(±(2V)^{−1/2}) as a Linear, A_log = log(1..N) per channel (Λ = −1 at N = 1), B, C ~ N(0, 1).
+Initialisation (the study states none): W_Δ ~ U(±(2V)^{−1/2}) as a Linear (``w_init="uniform"``) or W_Δ = 0 as its
+Lemma 1 starts (``"zero"``), A_log = log(1..N) per channel (Λ = −1 at N = 1), B, C ~ N(0, 1).
 """
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from kernels import selective_scan
-from signals.checks import check_int
+from signals.checks import check_choice, check_int
 
 from .mamba import from_channels, to_channels
 from .stacked import StackedModel, linear, normal, uniform
+
+W_INITS = ("uniform", "zero")
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,12 @@ class SimpleMambaConfig:
     d: int = 16
     N: int = 1
     learn_bc: bool = False
+    w_init: str = "uniform"
 
     def __post_init__(self):
         check_int("d", self.d, 2)
         check_int("N", self.N)
+        check_choice("w_init", self.w_init, W_INITS)
         if not isinstance(self.learn_bc, bool):
             raise ValueError(f"learn_bc must be True or False, got {self.learn_bc!r}")
         if self.N > 1 and not self.learn_bc:
@@ -76,7 +81,8 @@ class StackedSimpleMamba(StackedModel):
 
     def init_member(self, generator: torch.Generator) -> dict:
         c, s = self.config, self.shapes()
-        w = {"W_delta": uniform(generator, s["W_delta"], c.d ** -0.5),
+        w = {"W_delta": uniform(generator, s["W_delta"], c.d ** -0.5) if c.w_init == "uniform"
+             else torch.zeros(s["W_delta"], dtype=torch.float64),
              "A_log": torch.log(torch.arange(1, c.N + 1, dtype=torch.float64)).expand(c.d, c.N).clone()}
         if c.learn_bc:
             w.update(B=normal(generator, s["B"]), C=normal(generator, s["C"]))
