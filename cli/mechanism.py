@@ -108,20 +108,23 @@ def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, 
 
 
 @mechanism.command("probe")
-@click.option("--figure", type=click.Choice(["4", "7", "c"]), required=True,
-              help="4: the traces along one sequence; 7: W_Δ; c: App. C's write / read / forget mechanisms.")
+@click.option("--figure", type=click.Choice(["4", "5", "7", "c"]), required=True,
+              help="4: the traces along one sequence; 5: the keys' B and C (--keys 2); 7: W_Δ; c: App. C's write / "
+                   "read / forget mechanisms.")
 @setting_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Which trained seed to probe.")
 @click.option("--sequence-seed", type=int, default=0, show_default=True, help="Fig. 4: the sequence drawn.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Fig. 4 or 7 as .png or .svg.")
 def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, store, as_json, seed,
           sequence_seed, plot):
-    """Look inside a trained simplified Mamba (|K| = 1): Fig. 4, Fig. 7 or App. C, beside the study's numbers."""
+    """Look inside a trained simplified Mamba: Figs. 4, 7 and App. C (|K| = 1), Fig. 5 (|K| ≥ 2), beside the
+    study's numbers."""
     check_plot(plot)
-    if plot is not None and figure == "c":
-        raise ValueError("--plot draws Fig. 4 or 7; App. C is a table")
-    if n_keys != 1:
-        raise ValueError("the probes read the |K| = 1 model (N = 1, B = C = 1): --keys 1")
+    if plot is not None and figure in ("c", "5"):
+        raise ValueError("--plot draws Fig. 4 or 7; App. C and Fig. 5 are tables")
+    if (n_keys == 1) == (figure == "5"):
+        raise ValueError("Fig. 5 reads the learned B, C of a model with --keys 2 or more; Figs. 4, 7 and App. C "
+                         "the --keys 1 model (N = 1, B = C = 1)")
     start = time.perf_counter()
     runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, [seed])
     if not stored(runs, store)[0]:
@@ -154,6 +157,9 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, 
         if plot is not None:
             from approx.plots_mechanism import plot_w_delta
             plot_w_delta(out["abs"], plot, title=f"Fig. 7: |W_Δ|, |V| = {vocab}, seed {seed}")
+    elif figure == "5":
+        metrics = probes.key_vectors(params, n_keys)
+        text = _format_keys(metrics, n_keys, res["record"]["metrics"]["accuracy"])
     else:
         metrics = probes.mechanisms(params, vocab)
         text = _format_mechanisms(metrics)
@@ -206,3 +212,19 @@ def lemma(vocab, length, samples, seed, as_json):
                                for k, v in r["summary"].items()}} for r in results]
     record = make_record(config, {"settings": clean}, seed=seed, device="cpu", wall_s=time.perf_counter() - start)
     click.echo(to_json(record) if as_json else format_lemma(results, samples))
+
+
+def _format_keys(m: dict, n_keys: int, accuracy: float) -> str:
+    lines = [f"Fig. 5: the keys' learned B(x_t) and C(x_t) (test accuracy of this run {accuracy:.3f})"]
+    for name in ("B", "C"):
+        for i, v in enumerate(m[name]):
+            lines.append(f"  {name}_{i + 1} = ({', '.join(f'{x:.3g}' for x in v)})")
+    lines.append(f"  {'quantity':<14} {'measured':>9} {'cosine':>7} {'study':>6}")
+    for name in ("B", "C"):
+        for i in range(n_keys):
+            for j in range(i + 1, n_keys):
+                k = f"<{name}_{i + 1}, {name}_{j + 1}>"
+                study = probes.PAPER_FIG5.get(k)
+                lines.append(f"  {k:<14} {m[k]:>9.3g} {m[f'cos({name}_{i + 1}, {name}_{j + 1})']:>7.2f} "
+                             f"{'—' if study is None else f'{study:g}':>6}")
+    return "\n".join(lines)

@@ -123,3 +123,27 @@ def test_zero_initialisation_starts_w_delta_at_zero():
     assert torch.equal(model.init([3])["W_delta"], torch.zeros(1, 8, 8))
     with pytest.raises(ValueError, match="w_init must be one of uniform, zero"):
         make_model_config("mamba-simple", w_init="normal")
+
+
+def test_key_vectors_are_the_key_rows_and_their_products():
+    from ssm.mechanism import probes
+
+    B = torch.tensor([[1.0, 0.0], [3.0, 4.0], [9.0, 9.0]], dtype=torch.float64)
+    C = torch.tensor([[0.0, 2.0], [5.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    m = probes.key_vectors({"B": B, "C": C}, 2)
+    assert m["B"] == [[1.0, 0.0], [3.0, 4.0]]
+    assert m["<B_1, B_2>"] == 3.0 and m["cos(B_1, B_2)"] == pytest.approx(0.6)
+    assert m["<C_1, C_2>"] == 0.0
+
+
+def test_probe_figure_5_on_a_two_key_model(tmp_path, capsys):
+    db = str(tmp_path / "runs.sqlite")
+    setting = ["--keys", "2", "--length", "30", "--epochs", "1", "--train-size", "32", "--store", db,
+               "--device", "cpu"]
+    code, _, err = run(["mechanism", "train", *setting, "--seeds", "1", "--no-progress"], capsys)
+    assert code == 0, err
+    code, out, err = run(["mechanism", "probe", "--figure", "5", *setting], capsys)
+    assert code == 0, err
+    assert "B_2 = (" in out and "<C_1, C_2>" in out
+    code, _, err = run(["mechanism", "probe", "--figure", "c", *setting], capsys)
+    assert code == 2 and "the --keys 1 model" in err

@@ -123,3 +123,21 @@ def w_delta_structure(params: dict, vocab: int, init: dict | None = None) -> dic
         out["change_share_rows_0_V"], out["change_share_rows_0_V_second_half"] = \
             shares(params["W_delta"] - init["W_delta"])
     return out
+
+
+#: Fig. 5's reported vectors (|K| = 2): B_1 ≈ (−1, 0.4), B_2 ≈ (−3, −7), C_1 ≈ (0, −7.5), C_2 ≈ (12.5, 0)
+PAPER_FIG5 = {"<B_1, B_2>": 0.2, "<C_1, C_2>": 0.0}
+
+
+def key_vectors(params: dict, n_keys: int) -> dict:
+    """Fig. 5 (|K| = 2): the learned B(x_t) and C(x_t) of each key token (rows 0..|K|−1 of the per-token tables),
+    their pairwise inner products and cosines."""
+    B, C = params["B"].double()[:n_keys], params["C"].double()[:n_keys]
+    out = {"B": B.tolist(), "C": C.tolist()}
+    for name, M in (("B", B), ("C", C)):
+        for i in range(n_keys):
+            for j in range(i + 1, n_keys):
+                dot = float(M[i] @ M[j])
+                out[f"<{name}_{i + 1}, {name}_{j + 1}>"] = dot
+                out[f"cos({name}_{i + 1}, {name}_{j + 1})"] = dot / float(M[i].norm() * M[j].norm())
+    return out
