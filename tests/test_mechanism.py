@@ -113,7 +113,7 @@ def test_train_then_probe_through_the_command_line(tmp_path, capsys):
     m = json.loads(out)["metrics"]
     assert 0 <= m["query_prediction"] < 8 and 1 <= m["query_target"] < 8
     code, _, err = run(["mechanism", "probe", "--figure", "c", *setting, "--plot", str(png)], capsys)
-    assert code == 2 and "App. C is a table" in err
+    assert code == 2 and "App. C and Fig. 5 are tables" in err
 
 
 def test_zero_initialisation_starts_w_delta_at_zero():
