@@ -65,6 +65,8 @@ def setting_options(fn):
         click.option("--lr", type=float, default=probes.RECIPE.lr, show_default=True),
         click.option("--w-init", type=click.Choice(["uniform", "zero"]), default="uniform", show_default=True,
                      help="W_Δ's initialisation: a Linear's U(±d^(−1/2)), or 0 as Lemma 1 starts."),
+        click.option("--learn-head", is_flag=True, default=False,
+                     help="Learn the read-out instead of fixing it to [−I I] (the model of Fig. 6)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True),
         click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON."),
@@ -74,21 +76,22 @@ def setting_options(fn):
     return fn
 
 
-def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, seeds):
+def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, seeds):
     recipe = probes.RECIPE.replace(epochs=epochs, train_size=train_size, lr=lr)
     return probes.runs(n_keys=n_keys, vocab=vocab, noise=noise, length=length, seeds=seeds, recipe=recipe,
-                       w_init=w_init), recipe
+                       w_init=w_init, learn_head=learn_head), recipe
 
 
 @mechanism.command("train")
 @setting_options
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..k−1, trained as one ensemble.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, store, as_json, seeds, progress):
+def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, device, store, as_json, seeds,
+          progress):
     """Train the simplified Mamba on the latest-value MQAR (the study's Sec. 3) and report, per seed, the test
     accuracy at the queries and the steps until an epoch's training accuracy reached 100%."""
     start = time.perf_counter()
-    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, range(seeds))
+    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, range(seeds))
     results = run_sweep(runs, store=store, device=device, progress=progress)
     rows = [{"seed": r.seed, "key": res["record"]["key"], "accuracy": res["record"]["metrics"]["accuracy"],
              "steps_to_100": probes.steps_to_solve(res["arrays"], recipe)} for r, res in zip(runs, results)]
@@ -108,25 +111,28 @@ def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, 
 
 
 @mechanism.command("probe")
-@click.option("--figure", type=click.Choice(["4", "5", "7", "c"]), required=True,
-              help="4: the traces along one sequence; 5: the keys' B and C (--keys 2); 7: W_Δ; c: App. C's write / "
-                   "read / forget mechanisms.")
+@click.option("--figure", type=click.Choice(["4", "5", "6", "7", "c"]), required=True,
+              help="4: the traces along one sequence; 5: the keys' B and C (--keys 2); 6: the learned read-out "
+                   "against [−I I] (--learn-head); 7: W_Δ; c: App. C's write / read / forget mechanisms.")
 @setting_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Which trained seed to probe.")
 @click.option("--sequence-seed", type=int, default=0, show_default=True, help="Fig. 4: the sequence drawn.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Fig. 4 or 7 as .png or .svg.")
-def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, device, store, as_json, seed,
-          sequence_seed, plot):
+def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, device, store, as_json,
+          seed, sequence_seed, plot):
     """Look inside a trained simplified Mamba: Figs. 4, 7 and App. C (|K| = 1), Fig. 5 (|K| ≥ 2), beside the
     study's numbers."""
     check_plot(plot)
-    if plot is not None and figure in ("c", "5"):
-        raise ValueError("--plot draws Fig. 4 or 7; App. C and Fig. 5 are tables")
-    if (n_keys == 1) == (figure == "5"):
+    if plot is not None and figure in ("c", "5", "6"):
+        raise ValueError("--plot draws Fig. 4 or 7; App. C, Figs. 5 and 6 are tables")
+    if (n_keys == 1) == (figure == "5") and figure != "6":
         raise ValueError("Fig. 5 reads the learned B, C of a model with --keys 2 or more; Figs. 4, 7 and App. C "
                          "the --keys 1 model (N = 1, B = C = 1)")
+    if learn_head != (figure == "6"):
+        raise ValueError("Fig. 6 reads the learned read-out of a model trained with --learn-head; the other "
+                         "figures the model with the fixed [−I I]")
     start = time.perf_counter()
-    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, [seed])
+    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, [seed])
     if not stored(runs, store)[0]:
         raise ValueError(f"the store {store!r} holds no such trained run: train it first with approx mechanism "
                          f"train (same setting and recipe, --seeds > {seed})")
@@ -157,6 +163,12 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, 
         if plot is not None:
             from approx.plots_mechanism import plot_w_delta
             plot_w_delta(out["abs"], plot, title=f"Fig. 7: |W_Δ|, |V| = {vocab}, seed {seed}")
+    elif figure == "6":
+        metrics = probes.readout_distance(params["head"])
+        text = (f"Fig. 6: the learned read-out W_o against [−I I] (seed {seed}, test accuracy "
+                f"{res['record']['metrics']['accuracy']:.3f}): best scale {metrics['scale']:.3g}, relative distance "
+                f"{metrics['relative_distance']:.2f} ({metrics['relative_distance_centred']:.2f} with the rows' "
+                f"common part removed; 0 = [−I I] up to scale, 1 = orthogonal to it). The study: close to (−I, I).")
     elif figure == "5":
         metrics = probes.key_vectors(params, n_keys)
         text = _format_keys(metrics, n_keys, res["record"]["metrics"]["accuracy"])

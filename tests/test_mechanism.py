@@ -113,7 +113,7 @@ def test_train_then_probe_through_the_command_line(tmp_path, capsys):
     m = json.loads(out)["metrics"]
     assert 0 <= m["query_prediction"] < 8 and 1 <= m["query_target"] < 8
     code, _, err = run(["mechanism", "probe", "--figure", "c", *setting, "--plot", str(png)], capsys)
-    assert code == 2 and "App. C and Fig. 5 are tables" in err
+    assert code == 2 and "App. C, Figs. 5 and 6 are tables" in err
 
 
 def test_zero_initialisation_starts_w_delta_at_zero():
@@ -147,3 +147,29 @@ def test_probe_figure_5_on_a_two_key_model(tmp_path, capsys):
     assert "B_2 = (" in out and "<C_1, C_2>" in out
     code, _, err = run(["mechanism", "probe", "--figure", "c", *setting], capsys)
     assert code == 2 and "the --keys 1 model" in err
+
+
+def test_readout_distance_is_zero_for_the_fixed_readout_up_to_scale():
+    from ssm.mechanism import probes
+
+    V = 4
+    ref = torch.cat([-torch.eye(V), torch.eye(V)], dim=1).double()
+    d = probes.readout_distance(3 * ref)
+    assert d["scale"] == pytest.approx(3) and d["relative_distance"] == pytest.approx(0, abs=1e-12)
+    shifted = probes.readout_distance(3 * ref + torch.arange(2 * V, dtype=torch.float64))   # one u added to every row
+    assert shifted["relative_distance"] > 0.1 and shifted["relative_distance_centred"] == pytest.approx(0, abs=1e-12)
+    other = torch.cat([torch.eye(V), torch.eye(V)], dim=1).double()                        # orthogonal to [−I I]
+    assert probes.readout_distance(other)["relative_distance"] == pytest.approx(1)
+
+
+def test_probe_figure_6_reads_a_learned_readout(tmp_path, capsys):
+    db = str(tmp_path / "runs.sqlite")
+    setting = ["--learn-head", "--length", "30", "--epochs", "1", "--train-size", "32", "--store", db,
+               "--device", "cpu"]
+    code, _, err = run(["mechanism", "train", *setting, "--seeds", "1", "--no-progress"], capsys)
+    assert code == 0, err
+    code, out, err = run(["mechanism", "probe", "--figure", "6", *setting, "--json"], capsys)
+    assert code == 0, err
+    assert 0 <= json.loads(out)["metrics"]["relative_distance"] <= 1.5
+    code, _, err = run(["mechanism", "probe", "--figure", "7", *setting], capsys)
+    assert code == 2 and "Fig. 6 reads the learned read-out" in err

@@ -140,7 +140,7 @@ def test_registry_names_and_bad_fields():
         make_model_config("mamba", gate=1)
 
 
-def simple_reference(p, tokens, V, learn_bc):
+def simple_reference(p, tokens, V, learn_bc, learn_head=False):
     """The study's simplified Mamba for one member, from its Sec. 2.2 with explicit loops."""
     B_, L = tokens.shape
     xhat = torch.zeros(B_, L, 2 * V, dtype=torch.float64)
@@ -155,13 +155,14 @@ def simple_reference(p, tokens, V, learn_bc):
     Bt = p["B"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
     Ct = p["C"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
     y = recurrence(torch.exp(A * delta[..., None]), (delta * xhat)[..., None] * Bt[:, :, None, :], Ct)
-    return y[..., V:] - y[..., :V]
+    return y @ p["head"].T if learn_head else y[..., V:] - y[..., :V]
 
 
-@pytest.mark.parametrize("N,learn_bc,length", [(1, False, 7), (3, True, 5), (1, True, 1)])
-def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length):
+@pytest.mark.parametrize("N,learn_bc,length,learn_head", [(1, False, 7, False), (3, True, 5, False),
+                                                         (1, True, 1, False), (2, True, 6, True)])
+def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length, learn_head):
     V = 4
-    cfg = make_model_config("mamba-simple", d=2 * V, N=N, learn_bc=learn_bc)
+    cfg = make_model_config("mamba-simple", d=2 * V, N=N, learn_bc=learn_bc, learn_head=learn_head)
     model = build(cfg, vocab_size=V, num_classes=V, length=length)
     params = {k: v.requires_grad_(True) for k, v in model.init([3, 4], dtype=torch.float64).items()}
     tokens = torch.randint(0, V, (2, 3, length), generator=torch.Generator().manual_seed(N))
@@ -170,12 +171,13 @@ def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length):
     grads = torch.autograd.grad((logits * weights).sum(), list(params.values()))
     for i in range(2):
         mine = {k: v.detach().clone().requires_grad_(True) for k, v in member(params, i).items()}
-        ref = simple_reference(mine, tokens[i], V, learn_bc)
+        ref = simple_reference(mine, tokens[i], V, learn_bc, learn_head)
         torch.testing.assert_close(logits[i], ref, rtol=1e-10, atol=1e-12)
         ref_grads = torch.autograd.grad((ref * weights[i]).sum(), list(mine.values()))
         for g, rg in zip(grads, ref_grads):
             torch.testing.assert_close(g[i], rg, rtol=1e-9, atol=1e-12)
-    assert model.parameters() == 4 * V * V + 2 * V * N + (2 * V * N if learn_bc else 0)
+    assert model.parameters() == 4 * V * V + 2 * V * N + (2 * V * N if learn_bc else 0) + \
+        (2 * V * V if learn_head else 0)
 
 
 def test_simplified_mamba_refuses_sizes_it_cannot_read():

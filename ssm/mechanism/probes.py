@@ -34,11 +34,12 @@ PAPER = {
 
 
 def runs(*, n_keys: int = 1, vocab: int = 8, noise: int = 3, length: int = 256, seeds=(0, 1, 2),
-         recipe: Recipe = RECIPE, w_init: str = "uniform") -> list:
+         recipe: Recipe = RECIPE, w_init: str = "uniform", learn_head: bool = False) -> list:
     """One run per seed of the simplified Mamba (d = 2|V|; |K| = 1: N = 1, B = C = 1; |K| > 1: N = |K|, learned
     B, C) on the latest-value MQAR, W_Δ initialised by ``w_init``."""
     task = MQARLatestConfig(length=length, n_keys=n_keys, vocab=vocab, noise=noise)
-    model = make_model_config("mamba-simple", d=2 * vocab, N=n_keys, learn_bc=n_keys > 1, w_init=w_init)
+    model = make_model_config("mamba-simple", d=2 * vocab, N=n_keys, learn_bc=n_keys > 1, w_init=w_init,
+                              learn_head=learn_head)
     return [Run(task, model, recipe, s) for s in seeds]
 
 
@@ -141,3 +142,23 @@ def key_vectors(params: dict, n_keys: int) -> dict:
                 out[f"<{name}_{i + 1}, {name}_{j + 1}>"] = dot
                 out[f"cos({name}_{i + 1}, {name}_{j + 1})"] = dot / float(M[i].norm() * M[j].norm())
     return out
+
+
+def readout_distance(head: torch.Tensor) -> dict:
+    """Fig. 6: the learned read-out W_o (V, 2V) against [−I  I]: the scale s minimising ‖W_o − s[−I  I]‖ and the
+    relative distance ‖W_o − s[−I  I]‖ / ‖W_o‖ (0: the fixed read-out up to scale; 1: orthogonal to it), plain and
+    with the rows' common part removed."""
+    W = head.double()
+    V = W.shape[0]
+    ref = torch.cat([-torch.eye(V, dtype=torch.float64), torch.eye(V, dtype=torch.float64)], dim=1)
+    scale = float((W * ref).sum() / (ref * ref).sum())
+    return {"scale": scale, "relative_distance": float((W - scale * ref).norm() / W.norm()),
+            "relative_distance_centred": _centred_distance(W, ref)}
+
+
+def _centred_distance(W: torch.Tensor, ref: torch.Tensor) -> float:
+    """The same after removing from both the part the softmax cannot see: adding one vector u to every row of W_o
+    adds u·y to every logit, so each column's mean over the rows is subtracted first."""
+    Wc, rc = W - W.mean(0, keepdim=True), ref - ref.mean(0, keepdim=True)
+    s = float((Wc * rc).sum() / (rc * rc).sum())
+    return float((Wc - s * rc).norm() / Wc.norm())

@@ -9,7 +9,9 @@ For one member on tokens x_t ∈ V (|V| = V tokens, d = 2V):
     y_t = h_t C(x_t) ∈ R^{2V},   logits_t = [−I  I] y_t = y_t[V:] − y_t[:V] ∈ R^V      fixed read-out, no gate
 
 With ``learn_bc=False`` (the study's |K| = 1 model, N = 1) B = C = 1 are fixed; with ``learn_bc`` (|K| = 2) B(x_t)
-and C(x_t) are learned per token, tables B, C ∈ R^{V×N}. Trainable parameters per member: 4V² + 2V·N (+ 2V·N).
+and C(x_t) are learned per token, tables B, C ∈ R^{V×N}. ``learn_head`` replaces the fixed read-out by a learned
+W_o ∈ R^{V×2V} (U(±(2V)^{−1/2})), the lab's reading of the study's "unconstrained" model of its Fig. 6, whose
+W_o it compares with [−I  I]. Trainable parameters per member: 4V² + 2V·N (+ 2V·N).
 Initialisation (the study states none): W_Δ ~ U(±(2V)^{−1/2}) as a Linear (``w_init="uniform"``) or W_Δ = 0 as its
 Lemma 1 starts (``"zero"``), A_log = log(1..N) per channel (Λ = −1 at N = 1), B, C ~ N(0, 1).
 """
@@ -40,25 +42,31 @@ class SimpleMambaConfig:
     N: int = 1
     learn_bc: bool = False
     w_init: str = "uniform"
+    learn_head: bool = False
 
     def __post_init__(self):
         check_int("d", self.d, 2)
         check_int("N", self.N)
         check_choice("w_init", self.w_init, W_INITS)
-        if not isinstance(self.learn_bc, bool):
-            raise ValueError(f"learn_bc must be True or False, got {self.learn_bc!r}")
+        for name in ("learn_bc", "learn_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.N > 1 and not self.learn_bc:
             raise ValueError(f"N = {self.N} states with B = C = 1 fixed are copies of one: use learn_bc with N > 1")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **dataclasses.asdict(self)}
+        d = {"name": self.name, **dataclasses.asdict(self)}
+        if not self.learn_head:
+            del d["learn_head"]
+        return d
 
     @property
     def label(self) -> str:
         return self.name
 
     def describe(self) -> str:
-        return f"{self.name} d={self.d} N={self.N}" + (", learned B, C" if self.learn_bc else ", B = C = 1")
+        return (f"{self.name} d={self.d} N={self.N}" + (", learned B, C" if self.learn_bc else ", B = C = 1")
+                + (", learned read-out" if self.learn_head else ""))
 
 
 class StackedSimpleMamba(StackedModel):
@@ -77,7 +85,8 @@ class StackedSimpleMamba(StackedModel):
     def shapes(self) -> dict:
         c, V = self.config, self.vocab_size
         bc = {"B": (V, c.N), "C": (V, c.N)} if c.learn_bc else {}
-        return {"W_delta": (c.d, c.d), "A_log": (c.d, c.N), **bc}
+        head = {"head": (V, c.d)} if c.learn_head else {}
+        return {"W_delta": (c.d, c.d), "A_log": (c.d, c.N), **bc, **head}
 
     def init_member(self, generator: torch.Generator) -> dict:
         c, s = self.config, self.shapes()
@@ -86,6 +95,8 @@ class StackedSimpleMamba(StackedModel):
              "A_log": torch.log(torch.arange(1, c.N + 1, dtype=torch.float64)).expand(c.d, c.N).clone()}
         if c.learn_bc:
             w.update(B=normal(generator, s["B"]), C=normal(generator, s["C"]))
+        if c.learn_head:
+            w["head"] = uniform(generator, s["head"], c.d ** -0.5)
         return w
 
     def inputs(self, tokens: torch.Tensor, dtype) -> torch.Tensor:
@@ -112,7 +123,7 @@ class StackedSimpleMamba(StackedModel):
         y = selective_scan(to_channels(xhat), to_channels(delta), A, Bt.permute(1, 0, 3, 2).contiguous(),
                            Ct.permute(1, 0, 3, 2).contiguous(), delta_mode="channel", backend=self.backend)
         y = from_channels(y, members)
-        return y[..., V:] - y[..., :V]
+        return linear(y, params["head"]) if self.config.learn_head else y[..., V:] - y[..., :V]
 
     def decays(self, params: dict, tokens: torch.Tensor, buffers: dict) -> torch.Tensor:
         """The forgetting factors e^{Λ ⊙ Δ_t}: (R, B, L, d, N)."""
