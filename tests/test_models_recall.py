@@ -185,3 +185,65 @@ def test_simplified_mamba_refuses_sizes_it_cannot_read():
         build(make_model_config("mamba-simple", d=12), vocab_size=8, num_classes=8, length=5)
     with pytest.raises(ValueError, match="use learn_bc with N > 1"):
         make_model_config("mamba-simple", N=2)
+
+
+def transformer_reference(p, tokens, cfg):
+    """A Transformer member from torch.nn.functional: F.conv1d for the convolution, RoPE by complex rotation,
+    F.scaled_dot_product_attention (causal), pre-LN blocks."""
+    d, H, L = cfg.d, cfg.heads, tokens.shape[1]
+    x = p["embedding"][tokens]
+    if cfg.position == "learned":
+        x = x + p["position"][:L]
+    if cfg.conv:
+        w = p["conv.weight"]
+        x = F.conv1d(x.transpose(1, 2), w[:, None, :], p["conv.bias"], padding=w.shape[1] - 1,
+                     groups=d)[..., :L].transpose(1, 2)
+    for layer in range(cfg.layers):
+        pre = "" if layer == 0 else f"l{layer}."
+        a = F.layer_norm(x, (d,), p[pre + "norm1.weight"], p[pre + "norm1.bias"])
+        q, k, v = F.linear(a, p[pre + "attn.in_proj"], p[pre + "attn.in_bias"]).split(d, -1)
+        q, k, v = (z.reshape(*z.shape[:2], H, d // H).transpose(1, 2) for z in (q, k, v))
+        if cfg.position == "rope":
+            w = d // H
+            theta = torch.arange(L, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, w, 2) / w)
+            turn = torch.polar(torch.ones_like(theta), theta)
+            q, k = (torch.view_as_real(torch.view_as_complex(z.reshape(*z.shape[:-1], w // 2, 2).contiguous())
+                                       * turn).flatten(-2) for z in (q, k))
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(*x.shape)
+        x = x + F.linear(o, p[pre + "attn.out_proj"], p[pre + "attn.out_bias"])
+        m = F.layer_norm(x, (d,), p[pre + "norm2.weight"], p[pre + "norm2.bias"])
+        x = x + F.linear(F.gelu(F.linear(m, p[pre + "mlp.fc1"], p[pre + "mlp.fc1_bias"])), p[pre + "mlp.fc2"],
+                         p[pre + "mlp.fc2_bias"])
+    return F.linear(x, p["head"], p["head_bias"])
+
+
+@pytest.mark.parametrize("fields", [dict(d=8, heads=2, layers=2, position="rope", conv=3),
+                                    dict(d=6, layers=2, position="none"), dict(d=8, conv=4),
+                                    dict(d=4, heads=2, position="rope")])
+def test_transformer_options_member_equals_torch_functional(fields):
+    cfg = make_model_config("transformer", **fields)
+    model = build(cfg, vocab_size=9, num_classes=7, length=11)
+    params = {k: v.requires_grad_(True) for k, v in model.init([1, 2], dtype=torch.float64).items()}
+    tokens = torch.randint(0, 9, (2, 3, 11), generator=torch.Generator().manual_seed(3))
+    logits = model.logits(params, tokens, model.buffers([11, 11], dtype=torch.float64))
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    grads = torch.autograd.grad((logits * weights).sum(), list(params.values()))
+    for i in range(2):
+        mine = {k: v.detach().clone().requires_grad_(True) for k, v in member(params, i).items()}
+        ref = transformer_reference(mine, tokens[i], cfg)
+        torch.testing.assert_close(logits[i], ref, rtol=1e-10, atol=1e-10)
+        ref_grads = torch.autograd.grad((ref * weights[i]).sum(), list(mine.values()))
+        for g, rg in zip(grads, ref_grads):                 # two layers of float64 in another order: ~1e-9
+            torch.testing.assert_close(g[i], rg, rtol=1e-8, atol=1e-8)
+
+
+def test_transformer_options_keep_the_one_layer_records_and_weights():
+    base = make_model_config("transformer", d=8)
+    assert base.to_dict() == {"name": "transformer", "d": 8, "heads": 1, "mlp": None}
+    a = build(base, vocab_size=5, num_classes=5, length=4).init([3])
+    b = build(make_model_config("transformer", d=8, layers=2, conv=2), vocab_size=5, num_classes=5, length=4).init([3])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rope = build(make_model_config("transformer", d=8, position="rope"), vocab_size=5, num_classes=5, length=4)
+    assert "position" not in rope.shapes() and rope.parameters(2) == rope.parameters(4)
+    with pytest.raises(ValueError, match="head width d/heads = 3 must be even"):
+        make_model_config("transformer", d=6, heads=2, position="rope")
