@@ -11,7 +11,7 @@ import click
 
 from approx.records import make_record, to_json
 from approx.store import DEFAULT_PATH
-from ssm.mechanism import probes
+from ssm.mechanism import probes, table1 as study_table
 from ssm.models import build
 from ssm.mechanism.lemma import lemma_values, population_gradient
 from ssm.training.recipe import describe
@@ -240,3 +240,52 @@ def _format_keys(m: dict, n_keys: int, accuracy: float) -> str:
                 lines.append(f"  {k:<14} {m[k]:>9.3g} {m[f'cos({name}_{i + 1}, {name}_{j + 1})']:>7.2f} "
                              f"{'—' if study is None else f'{study:g}':>6}")
     return "\n".join(lines)
+
+
+class Table1Command(VariadicCommand):
+    variadic = ("--rows", "--lengths", "--kappas")
+
+
+@mechanism.command("table1", cls=Table1Command)
+@click.option("--rows", multiple=True, type=click.Choice(list(study_table.ROWS)),
+              help="Only these rows (several after one flag).")
+@click.option("--lengths", type=int, multiple=True, help="Only these T (default 128 256 512).")
+@click.option("--kappas", type=int, multiple=True, help="Only these κ (default 1 4).")
+@click.option("--seeds", type=int, default=3, show_default=True)
+@click.option("--epochs", type=int, default=study_table.RECIPE.epochs, show_default=True)
+@click.option("--train-size", type=int, default=study_table.RECIPE.train_size, show_default=True)
+@click.option("--lr", type=float, default=study_table.RECIPE.lr, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True)
+@click.option("--stored", "stored_only", is_flag=True, help="Train nothing: report the cells the store holds.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
+def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, stored_only, progress, as_json):
+    """The study's Table 1: 1-layer Mamba against 1- and 2-layer Transformers (with and without convolution and
+    RoPE) on the latest-value MQAR, the study's accuracy beside the lab's (a GPU run: ~10⁵ steps per cell)."""
+    start = time.perf_counter()
+    recipe = study_table.RECIPE.replace(epochs=epochs, train_size=train_size, lr=lr)
+    chosen = study_table.cells(rows, list(lengths), list(kappas))
+    if stored_only:
+        chosen = [c for c in chosen if all(stored(study_table.runs([c], recipe, range(seeds)), store))]
+        if not chosen:
+            raise ValueError(f"the store {store!r} holds no complete cell of the study's Table 1 for this recipe")
+    runs = study_table.runs(chosen, recipe, range(seeds))
+    results = run_sweep(runs, store=store, device=device, progress=progress)
+    summary = study_table.summarise(chosen, results, seeds)
+    config = {"kind": "mechanism-table1", "recipe": recipe.to_dict(), "seeds": seeds,
+              "runs": [r["record"]["key"] for r in results]}
+    record = make_record(config, {"cells": summary}, seed=list(range(seeds)), device=device,
+                         wall_s=time.perf_counter() - start)
+    if as_json:
+        click.echo(to_json(record))
+        return
+    lines = [f"approx mechanism table1: latest-value MQAR, |V| = {study_table.VOCAB}, n_ε = {study_table.NOISE}, "
+             f"{seeds} seed(s), accuracy (%) at the queries",
+             f"recipe: {describe(recipe)} (the study states none)", "",
+             f"{'row':<26} {'params':>7} {'T':>4} {'κ':>2}  {'study':>5}  {'lab mean':>8}  {'lab best':>8}"]
+    for c in summary:
+        paper = "—" if c["paper"] is None else f"{c['paper']:g}"
+        lines.append(f"{c['label']:<26} {c['parameters']:>7} {c['T']:>4} {c['kappa']:>2}  {paper:>5}  "
+                     f"{c['mean']:>8.1f}  {c['best']:>8.1f}")
+    click.echo("\n".join(lines))

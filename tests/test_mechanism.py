@@ -173,3 +173,20 @@ def test_probe_figure_6_reads_a_learned_readout(tmp_path, capsys):
     assert 0 <= json.loads(out)["metrics"]["relative_distance"] <= 1.5
     code, _, err = run(["mechanism", "probe", "--figure", "7", *setting], capsys)
     assert code == 2 and "Fig. 6 reads the learned read-out" in err
+
+
+def test_table1_lists_the_studys_cells_and_prints_them_beside_the_lab(tmp_path, capsys):
+    from ssm.mechanism import table1
+
+    assert len(table1.cells()) == 4 * 3 * 2 and table1.PAPER["tf2-conv-rope"][(512, 1)] == 77
+    db = str(tmp_path / "runs.sqlite")
+    argv = ["mechanism", "table1", "--rows", "mamba", "tf2-conv-rope", "--lengths", "24", "--kappas", "2",
+            "--seeds", "1", "--epochs", "1", "--train-size", "16", "--store", db, "--device", "cpu", "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "1-layer Mamba, conv" in out and "2-layer TF, conv, RoPE" in out
+    code, out, err = run(argv + ["--stored", "--json"], capsys)
+    assert code == 0, err
+    cells = json.loads(out)["metrics"]["cells"]
+    assert [(c["row"], c["T"], c["kappa"], c["paper"]) for c in cells] == [("mamba", 24, 2, None),
+                                                                            ("tf2-conv-rope", 24, 2, None)]
