@@ -164,11 +164,16 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, 
             from approx.plots_mechanism import plot_w_delta
             plot_w_delta(out["abs"], plot, title=f"Fig. 7: |W_Δ|, |V| = {vocab}, seed {seed}")
     elif figure == "6":
-        metrics = probes.readout_distance(params["head"])
+        model = build(runs[0].model, vocab_size=vocab, num_classes=vocab, length=length)
+        init = model.init([seed], dtype=torch.float64)["head"][0]
+        metrics = {"learned": probes.readout_distance(params["head"]),
+                   "change": probes.readout_distance(params["head"].double() - init)}
+        m, c = metrics["learned"], metrics["change"]
         text = (f"Fig. 6: the learned read-out W_o against [−I I] (seed {seed}, test accuracy "
-                f"{res['record']['metrics']['accuracy']:.3f}): best scale {metrics['scale']:.3g}, relative distance "
-                f"{metrics['relative_distance']:.2f} ({metrics['relative_distance_centred']:.2f} with the rows' "
-                f"common part removed; 0 = [−I I] up to scale, 1 = orthogonal to it). The study: close to (−I, I).")
+                f"{res['record']['metrics']['accuracy']:.3f}; relative distance 0 = [−I I] up to scale, 1 = "
+                f"orthogonal to it, in parentheses with the rows' common part removed): W_o {m['relative_distance']:.2f} "
+                f"({m['relative_distance_centred']:.2f}); what training changed, W_o − W_o(0), "
+                f"{c['relative_distance']:.2f} ({c['relative_distance_centred']:.2f}). The study: close to (−I, I).")
     elif figure == "5":
         metrics = probes.key_vectors(params, n_keys)
         text = _format_keys(metrics, n_keys, res["record"]["metrics"]["accuracy"])

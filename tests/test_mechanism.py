@@ -170,7 +170,7 @@ def test_probe_figure_6_reads_a_learned_readout(tmp_path, capsys):
     assert code == 0, err
     code, out, err = run(["mechanism", "probe", "--figure", "6", *setting, "--json"], capsys)
     assert code == 0, err
-    assert 0 <= json.loads(out)["metrics"]["relative_distance"] <= 1.5
+    assert 0 <= json.loads(out)["metrics"]["change"]["relative_distance"] <= 1.5
     code, _, err = run(["mechanism", "probe", "--figure", "7", *setting], capsys)
     assert code == 2 and "Fig. 6 reads the learned read-out" in err
 
