@@ -67,6 +67,8 @@ def setting_options(fn):
                      help="W_Δ's initialisation: a Linear's U(±d^(−1/2)), or 0 as Lemma 1 starts."),
         click.option("--learn-head", is_flag=True, default=False,
                      help="Learn the read-out instead of fixing it to [−I I] (the model of Fig. 6)."),
+        click.option("--bc-of", type=click.Choice(["token", "pair"]), default="token", show_default=True,
+                     help="--keys ≥ 2: B and C per current token (the study's eq. 1) or linear in the pair x̂."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True),
         click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON."),
@@ -76,22 +78,25 @@ def setting_options(fn):
     return fn
 
 
-def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, seeds):
+def _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of, seeds):
+    if bc_of != "token" and n_keys == 1:
+        raise ValueError("bc_of applies to --keys 2 or more (at |K| = 1, B = C = 1)")
     recipe = probes.RECIPE.replace(epochs=epochs, train_size=train_size, lr=lr)
     return probes.runs(n_keys=n_keys, vocab=vocab, noise=noise, length=length, seeds=seeds, recipe=recipe,
-                       w_init=w_init, learn_head=learn_head), recipe
+                       w_init=w_init, learn_head=learn_head, bc_of=bc_of), recipe
 
 
 @mechanism.command("train")
 @setting_options
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..k−1, trained as one ensemble.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, device, store, as_json, seeds,
-          progress):
+def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of, device, store, as_json,
+          seeds, progress):
     """Train the simplified Mamba on the latest-value MQAR (the study's Sec. 3) and report, per seed, the test
     accuracy at the queries and the steps until an epoch's training accuracy reached 100%."""
     start = time.perf_counter()
-    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, range(seeds))
+    runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of,
+                         range(seeds))
     results = run_sweep(runs, store=store, device=device, progress=progress)
     rows = [{"seed": r.seed, "key": res["record"]["key"], "accuracy": res["record"]["metrics"]["accuracy"],
              "steps_to_100": probes.steps_to_solve(res["arrays"], recipe)} for r, res in zip(runs, results)]
@@ -118,8 +123,8 @@ def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_he
 @click.option("--seed", type=int, default=0, show_default=True, help="Which trained seed to probe.")
 @click.option("--sequence-seed", type=int, default=0, show_default=True, help="Fig. 4: the sequence drawn.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Fig. 4 or 7 as .png or .svg.")
-def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, device, store, as_json,
-          seed, sequence_seed, plot):
+def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of, device, store,
+          as_json, seed, sequence_seed, plot):
     """Look inside a trained simplified Mamba: Figs. 4, 7 and App. C (|K| = 1), Fig. 5 (|K| ≥ 2), beside the
     study's numbers."""
     check_plot(plot)
@@ -132,7 +137,7 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, 
         raise ValueError("Fig. 6 reads the learned read-out of a model trained with --learn-head; the other "
                          "figures the model with the fixed [−I I]")
     start = time.perf_counter()
-    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, [seed])
+    runs, _ = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of, [seed])
     if not stored(runs, store)[0]:
         raise ValueError(f"the store {store!r} holds no such trained run: train it first with approx mechanism "
                          f"train (same setting and recipe, --seeds > {seed})")

@@ -140,7 +140,7 @@ def test_registry_names_and_bad_fields():
         make_model_config("mamba", gate=1)
 
 
-def simple_reference(p, tokens, V, learn_bc, learn_head=False):
+def simple_reference(p, tokens, V, learn_bc, learn_head=False, pair=False):
     """The study's simplified Mamba for one member, from its Sec. 2.2 with explicit loops."""
     B_, L = tokens.shape
     xhat = torch.zeros(B_, L, 2 * V, dtype=torch.float64)
@@ -152,17 +152,19 @@ def simple_reference(p, tokens, V, learn_bc, learn_head=False):
     delta = F.softplus(xhat @ p["W_delta"].T)
     A = -torch.exp(p["A_log"])
     N = A.shape[1]
-    Bt = p["B"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
-    Ct = p["C"][tokens] if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
+    Bt = (xhat @ p["B"] if pair else p["B"][tokens]) if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
+    Ct = (xhat @ p["C"] if pair else p["C"][tokens]) if learn_bc else torch.ones(B_, L, N, dtype=torch.float64)
     y = recurrence(torch.exp(A * delta[..., None]), (delta * xhat)[..., None] * Bt[:, :, None, :], Ct)
     return y @ p["head"].T if learn_head else y[..., V:] - y[..., :V]
 
 
-@pytest.mark.parametrize("N,learn_bc,length,learn_head", [(1, False, 7, False), (3, True, 5, False),
-                                                         (1, True, 1, False), (2, True, 6, True)])
-def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length, learn_head):
+@pytest.mark.parametrize("N,learn_bc,length,learn_head,pair", [(1, False, 7, False, False), (3, True, 5, False, False),
+                                                              (1, True, 1, False, False), (2, True, 6, True, False),
+                                                              (2, True, 6, False, True)])
+def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length, learn_head, pair):
     V = 4
-    cfg = make_model_config("mamba-simple", d=2 * V, N=N, learn_bc=learn_bc, learn_head=learn_head)
+    cfg = make_model_config("mamba-simple", d=2 * V, N=N, learn_bc=learn_bc, learn_head=learn_head,
+                            bc_of="pair" if pair else "token")
     model = build(cfg, vocab_size=V, num_classes=V, length=length)
     params = {k: v.requires_grad_(True) for k, v in model.init([3, 4], dtype=torch.float64).items()}
     tokens = torch.randint(0, V, (2, 3, length), generator=torch.Generator().manual_seed(N))
@@ -171,12 +173,12 @@ def test_simplified_mamba_member_equals_its_equations(N, learn_bc, length, learn
     grads = torch.autograd.grad((logits * weights).sum(), list(params.values()))
     for i in range(2):
         mine = {k: v.detach().clone().requires_grad_(True) for k, v in member(params, i).items()}
-        ref = simple_reference(mine, tokens[i], V, learn_bc, learn_head)
+        ref = simple_reference(mine, tokens[i], V, learn_bc, learn_head, pair)
         torch.testing.assert_close(logits[i], ref, rtol=1e-10, atol=1e-12)
         ref_grads = torch.autograd.grad((ref * weights[i]).sum(), list(mine.values()))
         for g, rg in zip(grads, ref_grads):
             torch.testing.assert_close(g[i], rg, rtol=1e-9, atol=1e-12)
-    assert model.parameters() == 4 * V * V + 2 * V * N + (2 * V * N if learn_bc else 0) + \
+    assert model.parameters() == 4 * V * V + 2 * V * N + ((4 if pair else 2) * V * N if learn_bc else 0) + \
         (2 * V * V if learn_head else 0)
 
 

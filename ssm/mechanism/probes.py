@@ -34,12 +34,12 @@ PAPER = {
 
 
 def runs(*, n_keys: int = 1, vocab: int = 8, noise: int = 3, length: int = 256, seeds=(0, 1, 2),
-         recipe: Recipe = RECIPE, w_init: str = "uniform", learn_head: bool = False) -> list:
+         recipe: Recipe = RECIPE, w_init: str = "uniform", learn_head: bool = False, bc_of: str = "token") -> list:
     """One run per seed of the simplified Mamba (d = 2|V|; |K| = 1: N = 1, B = C = 1; |K| > 1: N = |K|, learned
     B, C) on the latest-value MQAR, W_Δ initialised by ``w_init``."""
     task = MQARLatestConfig(length=length, n_keys=n_keys, vocab=vocab, noise=noise)
     model = make_model_config("mamba-simple", d=2 * vocab, N=n_keys, learn_bc=n_keys > 1, w_init=w_init,
-                              learn_head=learn_head)
+                              learn_head=learn_head, bc_of=bc_of if n_keys > 1 else "token")
     return [Run(task, model, recipe, s) for s in seeds]
 
 
@@ -131,8 +131,9 @@ PAPER_FIG5 = {"<B_1, B_2>": 0.2, "<C_1, C_2>": 0.0}
 
 
 def key_vectors(params: dict, n_keys: int) -> dict:
-    """Fig. 5 (|K| = 2): the learned B(x_t) and C(x_t) of each key token (rows 0..|K|−1 of the per-token tables),
-    their pairwise inner products and cosines."""
+    """Fig. 5 (|K| = 2): the learned B and C of each key: rows 0..|K|−1 of the tables, i.e. B(x_t = k) per token,
+    or with ``bc_of="pair"`` the key's own term of B(x̂) as the previous token (the value is written under
+    B([e_k; e_v]) = W_B e_k + W_B e_{|V|+v}); their pairwise inner products and cosines."""
     B, C = params["B"].double()[:n_keys], params["C"].double()[:n_keys]
     out = {"B": B.tolist(), "C": C.tolist()}
     for name, M in (("B", B), ("C", C)):

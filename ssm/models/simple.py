@@ -9,7 +9,9 @@ For one member on tokens x_t ∈ V (|V| = V tokens, d = 2V):
     y_t = h_t C(x_t) ∈ R^{2V},   logits_t = [−I  I] y_t = y_t[V:] − y_t[:V] ∈ R^V      fixed read-out, no gate
 
 With ``learn_bc=False`` (the study's |K| = 1 model, N = 1) B = C = 1 are fixed; with ``learn_bc`` (|K| = 2) B(x_t)
-and C(x_t) are learned per token, tables B, C ∈ R^{V×N}. ``learn_head`` replaces the fixed read-out by a learned
+and C(x_t) are learned per token, tables B, C ∈ R^{V×N}, or (``bc_of="pair"``) as linear maps of the pair x̂_t,
+B_t = W_B x̂_t with W_B ∈ R^{N×2V} stored as B ∈ R^{2V×N} (the study writes B(x_t) but discusses B([e_k; e_v]),
+its B-8: only the pair lets the key choose where the value is written). ``learn_head`` replaces the fixed read-out by a learned
 W_o ∈ R^{V×2V} (U(±(2V)^{−1/2})), the lab's reading of the study's "unconstrained" model of its Fig. 6, whose
 W_o it compares with [−I  I]. Trainable parameters per member: 4V² + 2V·N (+ 2V·N).
 Initialisation (the study states none): W_Δ ~ U(±(2V)^{−1/2}) as a Linear (``w_init="uniform"``) or W_Δ = 0 as its
@@ -31,6 +33,7 @@ from .mamba import from_channels, to_channels
 from .stacked import StackedModel, linear, normal, uniform
 
 W_INITS = ("uniform", "zero")
+BC_OF = ("token", "pair")
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,15 @@ class SimpleMambaConfig:
     learn_bc: bool = False
     w_init: str = "uniform"
     learn_head: bool = False
+    bc_of: str = "token"
 
     def __post_init__(self):
         check_int("d", self.d, 2)
         check_int("N", self.N)
         check_choice("w_init", self.w_init, W_INITS)
+        check_choice("bc_of", self.bc_of, BC_OF)
+        if self.bc_of == "pair" and not self.learn_bc:
+            raise ValueError("bc_of 'pair' makes B and C linear maps of x̂: it needs learn_bc")
         for name in ("learn_bc", "learn_head"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -58,6 +65,8 @@ class SimpleMambaConfig:
         d = {"name": self.name, **dataclasses.asdict(self)}
         if not self.learn_head:
             del d["learn_head"]
+        if self.bc_of == "token":
+            del d["bc_of"]
         return d
 
     @property
@@ -84,7 +93,8 @@ class StackedSimpleMamba(StackedModel):
 
     def shapes(self) -> dict:
         c, V = self.config, self.vocab_size
-        bc = {"B": (V, c.N), "C": (V, c.N)} if c.learn_bc else {}
+        rows = V if c.bc_of == "token" else c.d
+        bc = {"B": (rows, c.N), "C": (rows, c.N)} if c.learn_bc else {}
         head = {"head": (V, c.d)} if c.learn_head else {}
         return {"W_delta": (c.d, c.d), "A_log": (c.d, c.N), **bc, **head}
 
@@ -111,7 +121,7 @@ class StackedSimpleMamba(StackedModel):
         xhat = self.inputs(tokens, dtype)
         delta = F.softplus(linear(xhat, params["W_delta"]))
         if self.config.learn_bc:
-            pick = F.one_hot(tokens, self.vocab_size).to(dtype)
+            pick = F.one_hot(tokens, self.vocab_size).to(dtype) if self.config.bc_of == "token" else xhat
             return xhat, delta, linear(pick, params["B"].transpose(1, 2)), linear(pick, params["C"].transpose(1, 2))
         ones = torch.ones(*tokens.shape, self.config.N, dtype=dtype, device=tokens.device)
         return xhat, delta, ones, ones
