@@ -180,7 +180,7 @@ def probe(figure, n_keys, vocab, noise, length, epochs, train_size, lr, w_init, 
                 f"({m['relative_distance_centred']:.2f}); what training changed, W_o − W_o(0), "
                 f"{c['relative_distance']:.2f} ({c['relative_distance_centred']:.2f}). The study: close to (−I, I).")
     elif figure == "5":
-        metrics = probes.key_vectors(params, n_keys)
+        metrics = probes.key_vectors(params, n_keys, vocab if bc_of == "pair" else None)
         text = _format_keys(metrics, n_keys, res["record"]["metrics"]["accuracy"])
     else:
         metrics = probes.mechanisms(params, vocab)

@@ -190,3 +190,13 @@ def test_table1_lists_the_studys_cells_and_prints_them_beside_the_lab(tmp_path, 
     cells = json.loads(out)["metrics"]["cells"]
     assert [(c["row"], c["T"], c["kappa"], c["paper"]) for c in cells] == [("mamba", 24, 2, None),
                                                                             ("tf2-conv-rope", 24, 2, None)]
+
+
+def test_key_vectors_of_pair_maps_read_b_as_previous_and_c_as_current_token():
+    from ssm.mechanism import probes
+
+    V = 3
+    B = torch.arange(2 * V * 2, dtype=torch.float64).reshape(2 * V, 2)
+    C = -B
+    m = probes.key_vectors({"B": B, "C": C}, 2, V)
+    assert m["B"] == B[:2].tolist() and m["C"] == C[V:V + 2].tolist()

@@ -130,11 +130,13 @@ def w_delta_structure(params: dict, vocab: int, init: dict | None = None) -> dic
 PAPER_FIG5 = {"<B_1, B_2>": 0.2, "<C_1, C_2>": 0.0}
 
 
-def key_vectors(params: dict, n_keys: int) -> dict:
-    """Fig. 5 (|K| = 2): the learned B and C of each key: rows 0..|K|−1 of the tables, i.e. B(x_t = k) per token,
-    or with ``bc_of="pair"`` the key's own term of B(x̂) as the previous token (the value is written under
-    B([e_k; e_v]) = W_B e_k + W_B e_{|V|+v}); their pairwise inner products and cosines."""
-    B, C = params["B"].double()[:n_keys], params["C"].double()[:n_keys]
+def key_vectors(params: dict, n_keys: int, vocab: int | None = None) -> dict:
+    """Fig. 5 (|K| = 2): the learned B and C of each key, their pairwise inner products and cosines. Per-token
+    tables (``vocab=None``): rows 0..|K|−1, B(x_t = k) and C(x_t = k). Maps of the pair x̂ (``vocab`` = |V|): the
+    key's own terms where it acts — B's row k (the key as the previous token: the value after it is written under
+    B([e_k; e_v]) = W_B e_k + W_B e_{|V|+v}) and C's row |V| + k (the key as the current token: the query)."""
+    rows_c = range(n_keys) if vocab is None else range(vocab, vocab + n_keys)
+    B, C = params["B"].double()[:n_keys], params["C"].double()[list(rows_c)]
     out = {"B": B.tolist(), "C": C.tolist()}
     for name, M in (("B", B), ("C", C)):
         for i in range(n_keys):

@@ -74,7 +74,9 @@ class SimpleMambaConfig:
         return self.name
 
     def describe(self) -> str:
-        return (f"{self.name} d={self.d} N={self.N}" + (", learned B, C" if self.learn_bc else ", B = C = 1")
+        bc = (", learned B, C" + (" of the pair x̂" if self.bc_of == "pair" else " per token")) if self.learn_bc \
+            else ", B = C = 1"
+        return (f"{self.name} d={self.d} N={self.N}" + bc
                 + (", learned read-out" if self.learn_head else ""))
 
 
