@@ -11,3 +11,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def run_cli(argv, capsys):
+    """Run ``approx argv`` in-process; return (exit code, stdout, stderr). Test modules import it as ``run``."""
+    from cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err

@@ -5,18 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from cli.main import main
+from conftest import run_cli as run
 from signals.tasks import induction_heads, keep_nth, mqar, save_task_file
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def run_json(argv, capsys):

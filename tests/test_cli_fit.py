@@ -7,19 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import run_cli as run
 import torch
 
-from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(argv, capsys):
-    """Run ``approx`` in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def test_default_command_prints_a_table(capsys):

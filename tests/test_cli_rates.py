@@ -4,17 +4,10 @@ import json
 
 import pytest
 
-from cli.main import main
+from conftest import run_cli as run
 from cli.rates import expand_variadic
 
 SMALL = ["--n-max", "6", "--trials", "2", "--samples", "128", "--no-progress"]
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def test_expand_variadic_rewrites_several_values_after_one_flag():

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
+from conftest import run_cli as run
 from approx.store import Store
-from cli.main import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -13,13 +13,6 @@ TINY = ["--epochs", "2", "--batch-size", "4", "--train-size", "16", "--val-size"
         "--device", "cpu", "--no-progress"]
 TRAIN = ["train", "keep-nth", "--model", "mamba", "--pe", "--d", "4", "--n", "2", "--length", "6", "--nth", "2",
          "--vocab", "7", *TINY]
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def test_train_json_record_holds_parameters_and_accuracy_and_reuses_the_store(tmp_path, capsys):

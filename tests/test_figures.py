@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from cli.main import main
+from conftest import run_cli as run
 from ssm.constructions.mqar import jl_dim
 from ssm.training import figures
 from ssm.training.recipe import Recipe
@@ -77,13 +77,6 @@ def test_fig2_counts_its_runs():
     assert {c[3].task.kappa for c in cells} == {4, 8, 16, 32}
     assert {c[3].model.conv for c in cells} == {4} and {c[3].model.name for c in cells} == {"mamba", "mamba2",
                                                                                              "mamba-s4d"}
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 TINY = ["--epochs", "1", "--batch-size", "4", "--train-size", "8", "--val-size", "4", "--test-size", "8",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli.main import main
+from conftest import run_cli as run
 from ssm.mechanism.lemma import gradient, lemma_values, population_gradient, sequences
 
 
@@ -41,13 +41,6 @@ def test_key_entries_are_the_same_in_every_sequence():
     assert r["summary"]["row_0"][0] == pytest.approx(-2 / 16, abs=1e-12)    # W[0, 0] and W[0, |V| + x_1]
     assert lemma_values(16, 12) == {"row_0": -1 / 12, "row_V": 2 / 12, "rows_mid": 12 / 256 - 1 / 16,
                                     "rows_high": -12 / 256 + 1 / 16}
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def test_lemma_command_prints_measured_beside_the_lemma(capsys):

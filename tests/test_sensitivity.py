@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli as run
 from ssm.layers import Mamba2Mixer, MambaDeltaTMixer, S4DMixer, S6Mixer
 from ssm.sensitivity import (Attention, TokenSSM, attention_experiment, attention_jacobian_autograd,
                              attention_jacobian_closed_form, build_layer, closed_form_factors, decay_experiment,
@@ -188,12 +189,7 @@ def test_triton_backend_matches_closed_form(make):
 # ------------------------------------------------------------------------------------------------ CLI
 
 def run_cli(args, capsys):
-    from cli.main import main
-
-    with pytest.raises(SystemExit) as e:
-        main(["sensitivity", *args])
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
+    return run(["sensitivity", *args], capsys)
 
 
 def test_cli_table_json_and_plot(tmp_path, capsys):
