@@ -50,7 +50,7 @@ def format_lemma(results: list, samples: int) -> str:
 
 @click.group("mechanism")
 def mechanism():
-    """How a trained Mamba does associative recall (the mechanistic study): train, probe, lemma."""
+    """How a trained Mamba does associative recall (the mechanistic study): train, probe, lemma, table1."""
 
 
 def setting_options(fn):
