@@ -3,7 +3,7 @@ theory line, how well the line separates, and the accuracy grid."""
 from __future__ import annotations
 
 from ssm.training.figures import CLAIMS, RECALL_SOLVED, delta_t_vs_mamba
-from ssm.training.recipe import describe
+from ssm.training.recipe import describe, deviation
 
 
 def _share(v) -> str:
@@ -14,7 +14,8 @@ def format_figure(what: str, summary: list, recipe, seeds: str, theory: str) -> 
     """The report of one figure (``summary`` from :func:`ssm.training.figures.summarise`)."""
     lines = [f"approx reproduce {what}: T = 100, {seeds} per cell, colour = best over seeds; solved = best ≥ "
              f"{RECALL_SOLVED}; theory line: {theory}",
-             f"recipe: {describe(recipe)}", f"paper: {CLAIMS[what]}", ""]
+             f"recipe: {describe(recipe)}", deviation(recipe) or "recipe: App. D.1 (the paper's)",
+             f"paper: {CLAIMS[what]}", ""]
     for s in summary:
         xn = s["x_name"]
         lines.append(f"{s['panel']}: cells at or above the line that solve {_share(s['above_solve'])}, below it "

@@ -14,6 +14,7 @@ from approx.store import DEFAULT_PATH
 from ssm.mechanism import probes, table1 as study_table
 from ssm.models import build
 from ssm.mechanism.lemma import lemma_values, population_gradient
+from ssm.training import distributed
 from ssm.training.recipe import describe
 from ssm.training.sweep import run_sweep, stored
 
@@ -98,10 +99,12 @@ def train(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_he
     runs, recipe = _runs(n_keys, vocab, noise, length, epochs, train_size, lr, w_init, learn_head, bc_of,
                          range(seeds))
     results = run_sweep(runs, store=store, device=device, progress=progress)
+    if not distributed.is_main():
+        return
     rows = [{"seed": r.seed, "key": res["record"]["key"], "accuracy": res["record"]["metrics"]["accuracy"],
              "steps_to_100": probes.steps_to_solve(res["arrays"], recipe)} for r, res in zip(runs, results)]
     config = {"kind": "mechanism-train", "run": runs[0].config(), "seeds": seeds}
-    record = make_record(config, {"runs": rows}, seed=list(range(seeds)), device=device,
+    record = make_record(config, {"runs": rows}, seed=list(range(seeds)), device=distributed.device(device),
                          wall_s=time.perf_counter() - start)
     if as_json:
         click.echo(to_json(record))
@@ -268,9 +271,12 @@ class Table1Command(VariadicCommand):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False), default=DEFAULT_PATH, show_default=True)
 @click.option("--stored", "stored_only", is_flag=True, help="Train nothing: report the cells the store holds.")
+@click.option("--checkpoint-every", type=float, default=300.0, show_default=True,
+              help="Seconds between checkpoints of a run in progress.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
-def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, stored_only, progress, as_json):
+def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, stored_only, checkpoint_every, progress,
+           as_json):
     """The study's Table 1: 1-layer Mamba against 1- and 2-layer Transformers (with and without convolution and
     RoPE) on the latest-value MQAR, the study's accuracy beside the lab's (a GPU run: ~10⁵ steps per cell)."""
     start = time.perf_counter()
@@ -281,11 +287,13 @@ def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, 
         if not chosen:
             raise ValueError(f"the store {store!r} holds no complete cell of the study's Table 1 for this recipe")
     runs = study_table.runs(chosen, recipe, range(seeds))
-    results = run_sweep(runs, store=store, device=device, progress=progress)
+    results = run_sweep(runs, store=store, device=device, checkpoint_every=checkpoint_every, progress=progress)
+    if not distributed.is_main():
+        return
     summary = study_table.summarise(chosen, results, seeds)
     config = {"kind": "mechanism-table1", "recipe": recipe.to_dict(), "seeds": seeds,
               "runs": [r["record"]["key"] for r in results]}
-    record = make_record(config, {"cells": summary}, seed=list(range(seeds)), device=device,
+    record = make_record(config, {"cells": summary}, seed=list(range(seeds)), device=distributed.device(device),
                          wall_s=time.perf_counter() - start)
     if as_json:
         click.echo(to_json(record))

@@ -88,15 +88,16 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
 @recipe_options("budget")
 @option_errors
 def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
-              val_size, test_size, stop_loss, data_seed, seeds, seed, device, store, no_store, checkpoint_every,
+              val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed, device, store, no_store, checkpoint_every,
               progress, as_json, plot):
-    """Train the runs of WHAT (table1, table-a1 … table-a4, fig1) and print the paper's number beside the
-    measured one in every cell, or Fig. 1's distribution of e^(−λΔ_t).
+    """Train the runs of WHAT (table1, table-a1 … table-a4, fig1, and the MQAR / INDUCTION HEADS figures fig2,
+    figa2, figa3, fig3, figa4) and print the paper's number beside the measured one in every cell, Fig. 1's
+    distribution of e^(−λΔ_t), or a figure's smallest solving d beside its theory line.
 
     The default recipe is the budget one (50 epochs of 10⁴ sequences at lr 0.01, 10⁴ test sequences; App. D.1's
     full recipe is --recipe paper, ~3.75·10⁶ steps per run); the report says how the recipe used differs from the
-    paper's. Finished runs are
-    read from the store, so a second call resumes. Under torchrun the runs are sharded over the processes.
+    paper's; the figures add a plateau stop (--patience 10). Finished runs are read from the store, so a second
+    call resumes. Under torchrun the runs are sharded over the processes.
 
     Example: approx reproduce table-a1 --lengths 10 --d 8 32 --seeds 3
     """
@@ -106,7 +107,9 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
     start = time.perf_counter()
     recipe, lrs = make_recipe(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
                               schedule=schedule, train_size=train_size, val_size=val_size, test_size=test_size,
-                              stop_loss=stop_loss, data_seed=data_seed)
+                              stop_loss=stop_loss, data_seed=data_seed, patience=patience, min_gain=min_gain)
+    if what in figures.FIGURES and patience is None:
+        recipe = recipe.replace(patience=figures.PATIENCE)
     if len(lrs) > 1:
         raise ValueError("--lr takes one value in reproduce (each cell is the paper's single learning rate)")
     seeds_ = seed_list(seeds, seed)

@@ -46,7 +46,7 @@ def option_errors(fn):
 
 
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "lr_min", "schedule", "train_size", "val_size", "test_size",
-                 "stop_loss", "data_seed")
+                 "stop_loss", "data_seed", "patience", "min_gain")
 
 
 class VariadicCommand(click.Command):
@@ -78,6 +78,10 @@ def recipe_options(default: str):
         click.option("--stop-loss", type=float, default=None, help="Early stop below this validation loss (1e-6)."),
         click.option("--data-seed", type=int, default=None, help="Seed of the data sets (train 3s+1, val 3s+2, "
                                                                  "test 3s+3; default 0)."),
+        click.option("--patience", type=int, default=None,
+                     help="Stop a member after this many epochs without a validation-accuracy gain of --min-gain "
+                          "(0: never; the paper has no such stop; the figures default to 10)."),
+        click.option("--min-gain", type=float, default=None, help="The gain --patience waits for (0.01)."),
         click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (members) per model."),
         click.option("--seed", type=int, default=0, show_default=True, help="First seed (seeds seed..seed+k−1)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
@@ -131,10 +135,11 @@ def format_train(record: dict) -> str:
     lines = [f"task      {cfg['task_line']}", f"model     {cfg['model_line']}, {met['parameters']} parameters",
              f"recipe    {cfg['recipe_line']}", f"          {record['recipe_deviation'] or 'recipe: App. D.1'}",
              "",
-             f"{'seed':>4}  {'lr':>8}  {'test acc.':>9}  {'test loss':>10}  {'epochs':>6}  {'early stop':>10}  "
+             f"{'seed':>4}  {'lr':>8}  {'test acc.':>9}  {'test loss':>10}  {'epochs':>6}  {'stop':>10}  "
              f"{'steps':>8}  {'run':>10}"]
     for r in met["runs"]:
-        stop, origin = "yes" if r["stopped"] else "no", "stored" if r["reused"] else "trained"
+        stop = "yes" if r["stopped"] else "plateau" if r.get("plateaued") else "no"
+        origin = "stored" if r["reused"] else "trained"
         lines.append(f"{r['seed']:>4}  {r['lr']:>8.3g}  {r['accuracy']:>9.4f}  {r['loss']:>10.3e}  {r['epochs']:>6}  "
                      f"{stop:>10}  {r['steps']:>8}  {origin:>10}")
     se = "" if met["seeds"] < 2 else f" (s.e. {met['accuracy_se']:.2f} over {met['seeds']} runs)"
@@ -176,8 +181,8 @@ def format_train(record: dict) -> str:
 @option_errors
 def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
           recipe_name, epochs,
-          batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, seeds, seed,
-          device, store, no_store, checkpoint_every, progress, as_json, plot):
+          batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain,
+          seeds, seed, device, store, no_store, checkpoint_every, progress, as_json, plot):
     """Train MODEL on TASK with App. D.1's recipe (every knob overridable), one member per seed and learning
     rate, and print each member's test accuracy, loss and epochs to the early stop.
 
@@ -193,7 +198,7 @@ def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, lengt
     model_cfg = make_model_config(model, **{**task_defaults(task, model), **fields_given(fields)})
     recipe, lrs = make_recipe(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min,
                               schedule=schedule, train_size=train_size, val_size=val_size, test_size=test_size,
-                              stop_loss=stop_loss, data_seed=data_seed)
+                              stop_loss=stop_loss, data_seed=data_seed, patience=patience, min_gain=min_gain)
     runs = [Run(task_cfg, model_cfg, recipe.replace(lr=x), s) for x in lrs for s in seed_list(seeds, seed)]
     results = run_sweep(runs, store=None if no_store else store, device=device, checkpoint_every=checkpoint_every,
                         progress=progress)
@@ -201,7 +206,8 @@ def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, lengt
         return
     summary = summarise(results)
     per_run = [{"seed": r.seed, "lr": r.recipe.lr, "key": res["record"]["key"], "reused": res["reused"],
-                **{k: res["record"]["metrics"][k] for k in ("accuracy", "loss", "epochs", "stopped", "steps")}}
+                **{k: res["record"]["metrics"][k] for k in ("accuracy", "loss", "epochs", "stopped", "steps")},
+                "plateaued": res["record"]["metrics"].get("plateaued", False)}
                for r, res in zip(runs, results)]
     config = {"kind": "train-command", "task": task_cfg.to_dict(), "model": model_cfg.to_dict(),
               "recipe": recipe.to_dict(), "lrs": lrs, "seeds": seed_list(seeds, seed),

@@ -40,6 +40,17 @@ def test_train_every_model_prints_its_table(tmp_path, capsys):
         assert "test accuracy" in out and "recipe differs from App. D.1" in out
 
 
+def test_a_plateau_stop_is_shown_per_member_and_named_in_the_deviation_line(capsys):
+    code, out, err = run(TRAIN + ["--seeds", "2", "--epochs", "4", "--patience", "1", "--min-gain", "5", "--no-store"],
+                         capsys)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[4:6] for r in rows] == [["2", "plateau"], ["2", "plateau"]]          # epochs, stop
+    assert "stop after 1 epochs without a validation-accuracy gain of 5 (paper: no such stop)" in out
+    code, out, err = run(TRAIN + ["--patience", "-1", "--no-store"], capsys)
+    assert code == 2 and "--patience must be an integer ≥ 0" in err
+
+
 def test_reproduce_prints_paper_beside_lab_with_verdicts_and_agreement(tmp_path, capsys):
     argv = ["reproduce", "table-a1", "--lengths", "10", "--models", "mamba+pe", "s4d+pe", "--d", "8", "--n", "8",
             "--seeds", "1", *TINY, "--store", str(tmp_path / "runs.sqlite")]

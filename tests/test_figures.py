@@ -90,6 +90,7 @@ def test_reproduce_figure_prints_lines_grid_and_writes_the_plot(tmp_path, capsys
     assert code == 0, err
     assert "Mamba-Δ⊤, N = 4|V|" in out and "theory d" in out and "paper: Mamba-Δ⊤ is equal to or better" in out
     assert "Mamba-Δ⊤ at least as accurate as Mamba in" in out
+    assert "stop after 10 epochs without a validation-accuracy gain of 0.01 (paper: no such stop)" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
     code, out, err = run(["reproduce", "fig2", "--x", "4", "--d", "16", "--models", "mamba2", "--seeds", "1", *TINY,
                           "--json"], capsys)
@@ -98,6 +99,7 @@ def test_reproduce_figure_prints_lines_grid_and_writes_the_plot(tmp_path, capsys
     (panel,) = rec["metrics"]["panels"]
     assert panel["panel"] == "Mamba-2, |V| = 128, N = 8 ln κ" and panel["per_x"][0]["theory_d"] == 123
     assert len(rec["config"]["runs"]) == 1
+    assert rec["config"]["recipe"]["patience"] == 10                 # the figures' plateau stop, by default
 
 
 @pytest.mark.parametrize("argv,msg", [

@@ -46,24 +46,32 @@ def test_every_model_trains_through_the_trainer(model, fields, task):
 
 
 def test_stacked_adam_equals_torch_adam_with_a_cosine_learning_rate():
+    """Two weights of different shapes (the flat moments split back in order), a state_dict round trip halfway."""
     torch.manual_seed(0)
-    w = torch.randn(3, 4, 5, dtype=torch.float64)
-    stacked = {"w": w.clone()}
+    shapes = {"w": (4, 5), "b": (2,)}
+    stacked = {k: torch.randn((3,) + s, dtype=torch.float64) for k, s in shapes.items()}
     adam = StackedAdam(stacked, beta1=0.8, beta2=0.99, eps=1e-7)
-    singles = [torch.nn.Parameter(w[r].clone()) for r in range(3)]
+    singles = [{k: torch.nn.Parameter(v[r].clone()) for k, v in stacked.items()} for r in range(3)]
     lr0 = torch.tensor([0.03, 0.01, 0.1], dtype=torch.float64)
-    opts = [torch.optim.Adam([p], lr=float(lr0[r]), betas=(0.8, 0.99), eps=1e-7) for r, p in enumerate(singles)]
+    opts = [torch.optim.Adam(list(p.values()), lr=float(lr0[r]), betas=(0.8, 0.99), eps=1e-7)
+            for r, p in enumerate(singles)]
     active = torch.ones(3, dtype=torch.bool)
     for k in range(6):
-        grads = torch.randn(3, 4, 5, dtype=torch.float64)
+        grads = {k_: torch.randn((3,) + s, dtype=torch.float64) for k_, s in shapes.items()}
         lr = cosine(lr0, torch.full((3,), 1e-4, dtype=torch.float64), torch.tensor(k), 6)
-        adam.step(stacked, {"w": grads}, lr, active)
+        adam.step(stacked, grads, lr, active)
+        if k == 2:
+            state = adam.state_dict()
+            adam = StackedAdam(stacked, beta1=0.8, beta2=0.99, eps=1e-7)
+            adam.load_state_dict(state)
         for r, (p, opt) in enumerate(zip(singles, opts)):
             opt.param_groups[0]["lr"] = 1e-4 + (float(lr0[r]) - 1e-4) * 0.5 * (1 + math.cos(math.pi * k / 6))
-            p.grad = grads[r].clone()
+            for name, w in p.items():
+                w.grad = grads[name][r].clone()
             opt.step()
     for r, p in enumerate(singles):
-        torch.testing.assert_close(stacked["w"][r], p.detach(), rtol=1e-13, atol=1e-15)
+        for name, w in p.items():
+            torch.testing.assert_close(stacked[name][r], w.detach(), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("model,fields", [("mamba", {"d": 4, "N": 2, "pe": True}), ("s4d", {"d": 4, "N": 3}),
@@ -101,13 +109,13 @@ def test_a_stopped_member_stays_bit_for_bit_unchanged():
     with torch.no_grad():
         t.active.copy_(torch.tensor([True, False, True]))
     frozen = {k: v[1].detach().clone() for k, v in t.params.items()}
-    moments = {k: (t.adam.exp_avg[k][1].clone(), t.adam.exp_avg_sq[k][1].clone()) for k in t.params}
+    moments = (t.adam.exp_avg[1].clone(), t.adam.exp_avg_sq[1].clone())
     moving = {k: v[0].detach().clone() for k, v in t.params.items()}
     for _ in range(3):
         t.step()
     for k, v in t.params.items():
         assert torch.equal(v[1], frozen[k])
-        assert torch.equal(t.adam.exp_avg[k][1], moments[k][0]) and torch.equal(t.adam.exp_avg_sq[k][1], moments[k][1])
+    assert torch.equal(t.adam.exp_avg[1], moments[0]) and torch.equal(t.adam.exp_avg_sq[1], moments[1])
     assert any(not torch.equal(v[0], moving[k]) for k, v in t.params.items())
     assert t.adam.steps.tolist() == [4.0, 1.0, 4.0]
 
@@ -131,6 +139,31 @@ def test_early_stop_of_one_member_masks_it_and_nans_its_later_curves():
     first = int(torch.argmin(val))
     assert t.epochs_trained()[first] == 1 and t.epochs_trained()[1 - first] >= 2
     assert math.isnan(t.history["train_loss"][1][first]) and not math.isnan(t.history["train_loss"][1][1 - first])
+
+
+def test_plateau_stop_ends_members_without_a_gain_and_records_them_apart_from_the_early_stop():
+    t = trainer("mamba", seeds=(0, 1), recipe=TINY.replace(epochs=6, patience=1, min_gain=2.0), d=4, N=2)
+    t.train()                                  # a gain of 2 in accuracy is impossible: both stop after epoch 2
+    assert t.plateau_epoch.tolist() == [2, 2] and t.stop_epoch.tolist() == [0, 0]
+    assert t.epochs_trained() == [2, 2] and t.epoch == 2
+
+
+def test_plateau_rule_compares_the_last_epochs_with_the_best_before_them():
+    t = trainer("mamba", seeds=(0, 1), recipe=TINY.replace(patience=2, min_gain=0.01), d=4, N=2)
+    t.history["val_acc"] = [[0.1, 0.5], [0.1, 0.6]]
+    assert t._plateaued() == [False, False]                 # not more than `patience` epochs yet
+    t.history["val_acc"].append([0.105, 0.7])
+    assert t._plateaued() == [True, False]                  # 0.105 < 0.1 + 0.01; 0.7 ≥ 0.5 + 0.01
+    t.history["val_acc"].append([math.nan, 0.69])
+    assert t._plateaued() == [False, False]                 # a member already stopped is left alone
+
+
+def test_the_plateau_knobs_leave_the_keys_of_runs_without_them_unchanged():
+    assert "patience" not in PAPER.to_dict() and "min_gain" not in PAPER.to_dict()
+    on = PAPER.replace(patience=10)
+    assert Recipe(**on.to_dict()) == on and on.to_dict()["min_gain"] == 0.01
+    assert deviation(on) == ("recipe differs from App. D.1: stop after 10 epochs without a validation-accuracy gain "
+                             "of 0.01 (paper: no such stop)")
 
 
 def test_recipe_deviation_line():

@@ -8,7 +8,8 @@ unchanged. The step has no host synchronisation and no branch on a value, so on 
 CUDA graph and replayed (:mod:`ssm.training.graph`); the eager path runs the same function.
 
 Between epochs (on the host): the validation loss of every member; a member whose loss falls below the recipe's
-``stop_loss`` stops (its epochs-to-stop recorded); the epoch's curves are appended to ``history``. After the last
+``stop_loss`` stops (its epochs-to-stop recorded), and with the recipe's ``patience`` on, a member whose validation
+accuracy plateaued stops too (recorded apart); the epoch's curves are appended to ``history``. After the last
 epoch, or when every member stopped, :meth:`EnsembleTrainer.evaluate` on the test set gives the reported accuracy.
 
 The whole state (weights, Adam moments, counters, curves) round-trips through :meth:`state_dict` /
@@ -93,6 +94,7 @@ class EnsembleTrainer:
         self.lr_min = torch.full((R,), recipe.lr_min, dtype=dtype, device=device)
         self.active = torch.ones(R, dtype=torch.bool, device=device)
         self.stop_epoch = torch.zeros(R, dtype=torch.int64, device=device)
+        self.plateau_epoch = torch.zeros(R, dtype=torch.int64, device=device)
         self.epoch_index = torch.zeros((), dtype=torch.int64, device=device)
         self.position = torch.zeros((), dtype=torch.int64, device=device)
         self.global_step = torch.zeros((), dtype=torch.int64, device=device)
@@ -129,8 +131,8 @@ class EnsembleTrainer:
 
     def mutable_state(self) -> list:
         """Every tensor a step changes (restored after the CUDA-graph warm-up steps)."""
-        return (list(self.params.values()) + list(self.adam.exp_avg.values()) + list(self.adam.exp_avg_sq.values())
-                + [self.adam.steps, self.position, self.global_step] + list(self.sums.values()))
+        return (list(self.params.values()) + self.adam.tensors() + [self.position, self.global_step]
+                + list(self.sums.values()))
 
     def step(self) -> None:
         """One step, replaying the captured CUDA graph when graphs are on (captured on the first call)."""
@@ -166,6 +168,23 @@ class EnsembleTrainer:
                 "val_loss": val_loss, "val_acc": val_acc}
         for k, v in rows.items():
             self.history[k].append(torch.where(was, v, nan).tolist())
+        if self.recipe.patience:
+            flat = torch.tensor(self._plateaued(), device=self.device) & self.active
+            self.plateau_epoch.copy_(torch.where(flat, torch.full_like(self.plateau_epoch, self.epoch + 1),
+                                                 self.plateau_epoch))
+            self.active.copy_(self.active & ~flat)
+
+    def _plateaued(self) -> list:
+        """Per member: whether its best validation accuracy of the last ``patience`` epochs is below its best
+        before them plus ``min_gain`` (False until it has trained more than ``patience`` epochs)."""
+        P, acc = self.recipe.patience, self.history["val_acc"]
+        if len(acc) <= P:
+            return [False] * self.members
+        out = []
+        for r in range(self.members):
+            before, recent = [a[r] for a in acc[:-P]], [a[r] for a in acc[-P:]]
+            out.append(not math.isnan(recent[-1]) and max(recent) < max(before) + self.recipe.min_gain)
+        return out
 
     def train(self, *, on_step=None, on_epoch=None, checkpoint=None, checkpoint_every: float = 300.0) -> None:
         """Run the remaining epochs (from ``self.epoch`` / ``self.step_in_epoch``) until the recipe's last epoch
@@ -226,8 +245,9 @@ class EnsembleTrainer:
         return totals[0] / totals[2], totals[1] / totals[2]
 
     def epochs_trained(self) -> list:
-        """Per member: the epoch count at which it stopped, or the epochs run when it did not."""
-        stop = self.stop_epoch.tolist()
+        """Per member: the epoch count at which it stopped (early or on a plateau), or the epochs run when it did
+        not."""
+        stop = (self.stop_epoch + self.plateau_epoch).tolist()
         return [s if s else self.epoch for s in stop]
 
     # checkpoints -------------------------------------------------------------------------------------------------
@@ -238,6 +258,7 @@ class EnsembleTrainer:
         adam = self.adam.state_dict()
         return {"params": cpu(self.params), "exp_avg": cpu(adam["exp_avg"]), "exp_avg_sq": cpu(adam["exp_avg_sq"]),
                 "adam_steps": adam["steps"].cpu(), "active": self.active.cpu(), "stop_epoch": self.stop_epoch.cpu(),
+                "plateau_epoch": self.plateau_epoch.cpu(),
                 "position": self.position.cpu(), "global_step": self.global_step.cpu(), "sums": cpu(self.sums),
                 "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "wall_s": self.wall_s,
                 "history": {k: [list(r) for r in v] for k, v in self.history.items()}, "seeds": list(self.seeds)}
@@ -252,6 +273,7 @@ class EnsembleTrainer:
                                    "steps": state["adam_steps"]})
         self.active.copy_(state["active"])
         self.stop_epoch.copy_(state["stop_epoch"])
+        self.plateau_epoch.copy_(state.get("plateau_epoch", torch.zeros_like(self.plateau_epoch)))
         self.position.copy_(state["position"])
         self.global_step.copy_(state["global_step"])
         for k, v in self.sums.items():

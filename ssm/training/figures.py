@@ -10,6 +10,10 @@ compressed constructions of Thms. 2-4 with Lem. 4's p = ⌈(4/ε²) ln(n/δ)⌉ 
 Mamba-2 d = p(κ) + p(|V|), Mamba-S4D d = κ·p(|V| + 1)); ``"step1"`` the uncompressed ones (κ + |V|, κ + |V|,
 κ·|V|); INDUCTION HEADS has Lem. 3's d = 2|V| under both.
 
+Recipe: ``approx reproduce``'s budget one with a plateau stop, :data:`PATIENCE` epochs without a validation-accuracy
+gain of 0.01 (the cells below a theory line never solve, and they are most of a figure's cost), stated in every
+record; ``--patience 0`` turns it off.
+
 The d-grids are the lab's (the paper's are lost in its text): each brackets the Mamba and Mamba-2 lines of every κ
 and the INDUCTION HEADS line of every |V| by at least two grid points on each side; the S4D lines (κ·p, 356 at
 κ = 4, |V| = 128) are bracketed at κ = 4 and 8 only, since κ·p reaches 2 848-3 552 at κ = 32.
@@ -26,6 +30,7 @@ from ..models import make_model_config, task_defaults
 from .runs import Run
 
 RECALL_SOLVED = 0.99
+PATIENCE = 10
 THEORIES = ("lem4", "step1")
 KAPPAS = (4, 8, 16, 32)
 INDUCTION_VOCABS = (5, 10, 20, 40)

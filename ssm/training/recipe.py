@@ -13,6 +13,10 @@ after the last epoch. What the paper leaves open and the lab chooses (not deviat
   at the paper's sizes);
 - the paper's second stop, six hours of wall-clock time, is not applied: it depends on the hardware, and a
   long run is resumable instead.
+
+One knob the paper does not have (off by default, a deviation when on): ``patience`` P > 0 stops a member whose best
+validation accuracy of its last P epochs is below its best before them plus ``min_gain`` — a cap on members that
+plateau, for sweeps whose cost is the runs that never solve.
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class Recipe:
     beta2: float = 0.999
     eps: float = 1e-8
     data_seed: int = 0
+    patience: int = 0
+    min_gain: float = 0.01
 
     def __post_init__(self):
         check_int("epochs", self.epochs, 1)
@@ -60,6 +66,8 @@ class Recipe:
         check_float("beta2", self.beta2, 0.0, 1.0, high_open=True)
         check_float("eps", self.eps, 0.0, low_open=True)
         check_int("data_seed", self.data_seed, 0)
+        check_int("patience", self.patience, 0)
+        check_float("min_gain", self.min_gain, 0.0)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -75,7 +83,12 @@ class Recipe:
         return {"train": s + 1, "val": s + 2, "test": s + 3}
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields; the plateau knobs only when the plateau stop is on (so the keys of runs without it stay
+        those they had before the knob existed)."""
+        out = dataclasses.asdict(self)
+        if not self.patience:
+            del out["patience"], out["min_gain"]
+        return out
 
     def replace(self, **changes) -> "Recipe":
         """A copy with ``changes`` (None values ignored)."""
@@ -93,6 +106,9 @@ def deviation(recipe: Recipe) -> str:
     """One line saying how ``recipe`` differs from App. D.1 in what the paper states ('' when it does not)."""
     diffs = [f"{label} {getattr(recipe, k):g} (paper {getattr(PAPER, k):g})" for k, label in STATED.items()
              if getattr(recipe, k) != getattr(PAPER, k)]
+    if recipe.patience:
+        diffs.append(f"stop after {recipe.patience} epochs without a validation-accuracy gain of {recipe.min_gain:g} "
+                     f"(paper: no such stop)")
     return "recipe differs from App. D.1: " + ", ".join(diffs) if diffs else ""
 
 
@@ -100,4 +116,6 @@ def describe(recipe: Recipe) -> str:
     """One line: the recipe's knobs."""
     return (f"Adam lr {recipe.lr:g} → {recipe.lr_min:g} (cosine per {recipe.schedule}), batch {recipe.batch_size}, "
             f"{recipe.epochs} epochs × {recipe.steps_per_epoch} steps, train/val/test "
-            f"{recipe.train_size}/{recipe.val_size}/{recipe.test_size}, stop at val loss < {recipe.stop_loss:g}")
+            f"{recipe.train_size}/{recipe.val_size}/{recipe.test_size}, stop at val loss < {recipe.stop_loss:g}"
+            + (f" or after {recipe.patience} epochs without a val. accuracy gain of {recipe.min_gain:g}"
+               if recipe.patience else ""))

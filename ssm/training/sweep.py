@@ -9,7 +9,7 @@ trains this process's share of the groups (every group when not under torchrun),
 - writes its members' records and deletes its checkpoint in one transaction when it finishes.
 
 A member's record (``kind = "train"``) holds ``metrics`` (test ``accuracy`` and ``loss``, final validation loss,
-``epochs`` trained or epochs to the early stop, ``stopped``, ``parameters``, ``steps``), the one-line recipe
+``epochs`` trained or epochs to the early stop, ``stopped``, ``plateaued``, ``parameters``, ``steps``), the one-line recipe
 deviation, its group and shard; its arrays hold the learning curves (``curve.*``, one value per epoch, NaN after
 the stop) and the trained weights (``weights.*``), which :mod:`ssm.training.fig1` reads back.
 """
@@ -83,12 +83,13 @@ def train_group(group, *, device, dtype=torch.float32, graph="auto", db=None, ch
     test_loss, test_acc = trainer.evaluate("test")
     val_loss, _ = trainer.evaluate("val")
     epochs, steps = trainer.epochs_trained(), trainer.adam.steps.tolist()
-    stopped = trainer.stop_epoch.tolist()
+    stopped, plateaued = trainer.stop_epoch.tolist(), trainer.plateau_epoch.tolist()
     out = []
     for i, run in enumerate(runs):
         config = run.config()
         metrics = {"accuracy": float(test_acc[i]), "loss": float(test_loss[i]), "val_loss": float(val_loss[i]),
-                   "epochs": epochs[i], "stopped": bool(stopped[i]), "steps": int(steps[i]),
+                   "epochs": epochs[i], "stopped": bool(stopped[i]), "plateaued": bool(plateaued[i]),
+                   "steps": int(steps[i]),
                    "parameters": model.parameters(run.task.length)}
         record = make_record(config, metrics, seed=run.seed, device=device, wall_s=trainer.wall_s,
                              recipe_deviation=deviation(run.recipe),
