@@ -17,20 +17,7 @@ from . import rates
 from . import sensitivity
 from . import train, reproduce
 from . import mechanism
-from .options import to_flags
-
-
-class LabGroup(click.Group):
-    """The command group: a ``ValueError`` from the library becomes a usage error whose message names the
-    invoked command's options (``--n-max``) where the library named its arguments (``n_max``)."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except ValueError as e:
-            sub = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
-            message = str(e) or type(e).__name__
-            raise click.ClickException(to_flags(message, sub) if sub is not None else message) from None
+from .options import LabGroup
 
 
 @click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

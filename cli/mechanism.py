@@ -18,6 +18,7 @@ from ssm.training import distributed
 from ssm.training.recipe import describe
 from ssm.training.sweep import run_sweep, stored
 
+from .options import LabGroup
 from .train import VariadicCommand, check_plot
 
 ROWS = (("W[0, 0]", "w_0_0", None), ("row 0 (sum over j)", "row_0", "row_0"),
@@ -49,7 +50,7 @@ def format_lemma(results: list, samples: int) -> str:
     return "\n".join(lines)
 
 
-@click.group("mechanism")
+@click.group("mechanism", cls=LabGroup)
 def mechanism():
     """How a trained Mamba does associative recall (the mechanistic study): train, probe, lemma, table1."""
 
@@ -273,10 +274,12 @@ class Table1Command(VariadicCommand):
 @click.option("--stored", "stored_only", is_flag=True, help="Train nothing: report the cells the store holds.")
 @click.option("--checkpoint-every", type=float, default=300.0, show_default=True,
               help="Seconds between checkpoints of a run in progress.")
+@click.option("--concurrent", type=int, default=1, show_default=True,
+              help="Ensemble groups trained at once, interleaved (on a GPU each on its own CUDA stream).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
-def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, stored_only, checkpoint_every, progress,
-           as_json):
+def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, stored_only, checkpoint_every,
+           concurrent, progress, as_json):
     """The study's Table 1: 1-layer Mamba against 1- and 2-layer Transformers (with and without convolution and
     RoPE) on the latest-value MQAR, the study's accuracy beside the lab's (a GPU run: ~10⁵ steps per cell)."""
     start = time.perf_counter()
@@ -287,7 +290,8 @@ def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, 
         if not chosen:
             raise ValueError(f"the store {store!r} holds no complete cell of the study's Table 1 for this recipe")
     runs = study_table.runs(chosen, recipe, range(seeds))
-    results = run_sweep(runs, store=store, device=device, checkpoint_every=checkpoint_every, progress=progress)
+    results = run_sweep(runs, store=store, device=device, checkpoint_every=checkpoint_every, concurrent=concurrent,
+                        progress=progress)
     if not distributed.is_main():
         return
     summary = study_table.summarise(chosen, results, seeds)

@@ -54,3 +54,16 @@ def to_flags(message: str, command: click.Command) -> str:
         if isinstance(p, click.Option) and p.name:
             message = re.sub(rf"{_BEFORE_NAME}{re.escape(p.name)}{_AFTER_NAME}", p.opts[0], message)
     return message
+
+
+class LabGroup(click.Group):
+    """The command group: a ``ValueError`` from the library becomes a usage error whose message names the
+    invoked command's options (``--n-max``) where the library named its arguments (``n_max``)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ValueError as e:
+            sub = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            message = str(e) or type(e).__name__
+            raise click.ClickException(to_flags(message, sub) if sub is not None else message) from None

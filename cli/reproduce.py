@@ -88,7 +88,7 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
 @recipe_options("budget")
 @option_errors
 def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
-              val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed, device, store, no_store, checkpoint_every,
+              val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed, device, store, no_store, checkpoint_every, concurrent,
               progress, as_json, plot):
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1, and the MQAR / INDUCTION HEADS figures fig2,
     figa2, figa3, fig3, figa4) and print the paper's number beside the measured one in every cell, Fig. 1's
@@ -118,7 +118,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
     if what in figures.FIGURES:
         _figure(what, models, xs, theory, d, N, lengths, recipe, seeds_ if given(click.get_current_context(), "seeds")
                 else None, seed, device=device, store=None if no_store else store, checkpoint_every=checkpoint_every,
-                progress=progress, as_json=as_json, plot=plot, start=start, stored_only=stored_only)
+                concurrent=concurrent, progress=progress, as_json=as_json, plot=plot, start=start, stored_only=stored_only)
         return
     if xs or given(click.get_current_context(), "theory"):
         raise ValueError("--x and --theory apply to the figures fig2, figa2, figa3, fig3, figa4")
@@ -137,7 +137,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
                 raise ValueError(f"the store {store!r} holds no complete cell of {what} for this recipe and seeds")
         runs = table_runs(cells, recipe, seeds_)
     results = run_sweep(runs, store=None if no_store else store, device=device, checkpoint_every=checkpoint_every,
-                        progress=progress)
+                        concurrent=concurrent, progress=progress)
     if not distributed.is_main():
         return
     if what == "fig1":
@@ -162,7 +162,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
 
 
 def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, *, device, store, checkpoint_every,
-            progress, as_json, plot, start, stored_only):
+            concurrent, progress, as_json, plot, start, stored_only):
     """Train (or read back) the cells of one MQAR / INDUCTION HEADS figure and print its report."""
     if N or lengths:
         raise ValueError("the figures set N by their rule and T = 100: --n and --lengths do not apply")
@@ -180,7 +180,7 @@ def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, 
         if not cells:
             raise ValueError(f"the store {store!r} holds no complete cell of {what} for this recipe and seeds")
     results = run_sweep([c[3] for c in cells], store=store, device=device, checkpoint_every=checkpoint_every,
-                        progress=progress)
+                        concurrent=concurrent, progress=progress)
     if not distributed.is_main():
         return
     summary = figures.summarise(cells, results, theory)

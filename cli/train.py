@@ -90,6 +90,9 @@ def recipe_options(default: str):
         click.option("--no-store", is_flag=True, default=False, help="Keep nothing (no store, no checkpoints)."),
         click.option("--checkpoint-every", type=float, default=300.0, show_default=True,
                      help="Seconds between checkpoints of a run in progress."),
+        click.option("--concurrent", type=int, default=1, show_default=True,
+                     help="Ensemble groups trained at once in a process, interleaved step by step (on a GPU each "
+                          "on its own CUDA stream, so that small ensembles share it)."),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr."),
         click.option("--json", "as_json", is_flag=True, default=False, help="Print the record as JSON."),
         click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a plot (.png or .svg)."),
@@ -182,7 +185,7 @@ def format_train(record: dict) -> str:
 def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
           recipe_name, epochs,
           batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain,
-          seeds, seed, device, store, no_store, checkpoint_every, progress, as_json, plot):
+          seeds, seed, device, store, no_store, checkpoint_every, concurrent, progress, as_json, plot):
     """Train MODEL on TASK with App. D.1's recipe (every knob overridable), one member per seed and learning
     rate, and print each member's test accuracy, loss and epochs to the early stop.
 
@@ -201,7 +204,7 @@ def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, lengt
                               stop_loss=stop_loss, data_seed=data_seed, patience=patience, min_gain=min_gain)
     runs = [Run(task_cfg, model_cfg, recipe.replace(lr=x), s) for x in lrs for s in seed_list(seeds, seed)]
     results = run_sweep(runs, store=None if no_store else store, device=device, checkpoint_every=checkpoint_every,
-                        progress=progress)
+                        concurrent=concurrent, progress=progress)
     if not distributed.is_main():
         return
     summary = summarise(results)

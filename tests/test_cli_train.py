@@ -171,7 +171,7 @@ def test_reproduce_stored_reports_what_the_store_holds_and_trains_nothing(tmp_pa
     def no_training(*args, **kwargs):
         raise AssertionError("--stored trained a run")
 
-    monkeypatch.setattr(sweep_mod, "train_group", no_training)
+    monkeypatch.setattr(sweep_mod, "GroupRun", no_training)
     code, out, err = run(base + ["--stored"], capsys)
     assert code == 0, err
     assert "mamba+pe     d=8, N=8" in out and "s4d+pe" not in out

@@ -175,9 +175,11 @@ def test_table1_lists_the_studys_cells_and_prints_them_beside_the_lab(tmp_path, 
     db = str(tmp_path / "runs.sqlite")
     argv = ["mechanism", "table1", "--rows", "mamba", "tf2-conv-rope", "--lengths", "24", "--kappas", "2",
             "--seeds", "1", "--epochs", "1", "--train-size", "16", "--store", db, "--device", "cpu", "--no-progress"]
-    code, out, err = run(argv, capsys)
+    code, out, err = run(argv + ["--concurrent", "2"], capsys)
     assert code == 0, err
     assert "1-layer Mamba, conv" in out and "2-layer TF, conv, RoPE" in out
+    code, _, err = run(argv + ["--concurrent", "0"], capsys)
+    assert code == 2 and "--concurrent must be an integer ≥ 1, got 0" in err
     code, out, err = run(argv + ["--stored", "--json"], capsys)
     assert code == 0, err
     cells = json.loads(out)["metrics"]["cells"]

@@ -176,3 +176,33 @@ def test_a_killed_training_process_resumes_and_equals_an_uninterrupted_one(tmp_p
             assert all(np.array_equal(x[k], y[k], equal_nan=True) for k in x)
         assert s2.checkpoints() == []
         assert s2.get(configs[a["runs"][0]["key"]])[0]["group"]["resumed_from"]["epoch"] >= 2
+
+
+def three_groups():
+    return runs() + [Run(make_task("keep-nth", length=5, nth=2, vocab=7), make_model_config("transformer", d=4),
+                         RECIPE, 2)]
+
+
+def test_groups_trained_side_by_side_end_as_they_end_alone(tmp_path):
+    """Interleaving the groups step by step (two live at a time, a third waiting) changes nothing but the order."""
+    alone = run_sweep(three_groups(), device="cpu", progress=False)
+    for k in (2, 3):
+        same(alone, run_sweep(three_groups(), store=tmp_path / f"side-{k}.sqlite", device="cpu", concurrent=k,
+                              progress=False))
+
+
+def test_ctrl_c_checkpoints_every_group_in_progress_and_the_sweep_resumes(tmp_path, monkeypatch):
+    whole = run_sweep(three_groups(), device="cpu", progress=False)
+    original = crash_at(monkeypatch, 4, KeyboardInterrupt)     # steps alternate: group 1, 2, 1, then 2 is cut
+    path = tmp_path / "cut.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(three_groups(), store=path, device="cpu", checkpoint_every=1e9, concurrent=2, progress=False)
+    with Store(path) as s:
+        assert sorted(p["step"] for _, p in s.checkpoints()) == [1, 2] and len(s) == 0
+    monkeypatch.setattr(EnsembleTrainer, "step", original)
+    same(whole, run_sweep(three_groups(), store=path, device="cpu", concurrent=2, progress=False))
+
+
+def test_concurrent_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="concurrent must be an integer ≥ 1"):
+        run_sweep(runs(), device="cpu", concurrent=0, progress=False)

@@ -186,13 +186,19 @@ class EnsembleTrainer:
             out.append(not math.isnan(recent[-1]) and max(recent) < max(before) + self.recipe.min_gain)
         return out
 
-    def train(self, *, on_step=None, on_epoch=None, checkpoint=None, checkpoint_every: float = 300.0) -> None:
+    def train(self, **callbacks) -> None:
         """Run the remaining epochs (from ``self.epoch`` / ``self.step_in_epoch``) until the recipe's last epoch
-        or until every member has stopped.
+        or until every member has stopped; ``callbacks`` as for :meth:`steps`."""
+        for _ in self.steps(**callbacks):
+            pass
+
+    def steps(self, *, on_step=None, on_epoch=None, checkpoint=None, checkpoint_every: float = 300.0):
+        """:meth:`train` as a generator that yields after every step and every epoch's end, so that several
+        trainers can be interleaved (each on its own CUDA stream, :func:`ssm.training.sweep.train_groups`).
 
         ``on_step(trainer)`` is called after every step and ``on_epoch(trainer)`` after every epoch (progress);
         ``checkpoint(trainer)`` whenever ``checkpoint_every`` seconds have passed since the last one (on a step
-        or epoch boundary) and when a KeyboardInterrupt stops the run.
+        or epoch boundary) and when a KeyboardInterrupt stops the run — raised inside, or thrown in at a yield.
         """
         steps_per_epoch = self.recipe.steps_per_epoch
         clock = {"last": time.monotonic(), "started": time.monotonic()}
@@ -217,12 +223,14 @@ class EnsembleTrainer:
                     if on_step is not None:
                         on_step(self)
                     save()
+                    yield
                 with held_interrupt():
                     self._end_epoch()
                     self.epoch, self.step_in_epoch = self.epoch + 1, 0
                 if on_epoch is not None:
                     on_epoch(self)
                 save()
+                yield
         except KeyboardInterrupt:
             save(force=True)
             raise

@@ -15,6 +15,7 @@ the stop) and the trained weights (``weights.*``), which :mod:`ssm.training.fig1
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from approx.records import make_record
 from approx.store import Store
 from kernels import resolve_device
+from signals.checks import check_int
 
 from ..models import build
 from . import distributed
@@ -44,67 +46,112 @@ def _load(blob: bytes) -> dict:
     return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
 
 
-def train_group(group, *, device, dtype=torch.float32, graph="auto", db=None, checkpoint_every=300.0,
-                progress=True, shard=(0, 1)) -> list:
-    """Train one :class:`ssm.training.runs.Group`; return ``[(config, record, arrays)]`` per member (and write
-    them to ``db`` when given)."""
-    runs, recipe = group.runs, group.recipe
-    task = runs[0].task
-    data = GroupData([r.task for r in runs], recipe, device=device)
-    model = build(runs[0].model, vocab_size=task.vocab_size, num_classes=task.num_classes, length=data.length)
-    trainer = EnsembleTrainer(model, data, recipe, [r.seed for r in runs], lrs=[r.recipe.lr for r in runs],
-                              device=device, dtype=dtype, graph=graph)
-    resumed = None
-    if db is not None:
-        found = db.get_checkpoint(group.config())
-        if found is not None:
-            trainer.load_state_dict(_load(found[0]))
-            resumed = found[1]
-    steps_left = recipe.total_steps - trainer.epoch * recipe.steps_per_epoch - trainer.step_in_epoch
-    bar = tqdm(total=steps_left, desc=group.describe(), unit="step", disable=None if progress else True,
-               leave=False)
+class GroupRun:
+    """One :class:`ssm.training.runs.Group` in training: its trainer (resumed from the store's checkpoint when it
+    holds one), its progress bar, and :attr:`steps`, the trainer's step generator. Built, stepped and finished
+    inside :meth:`context` (its CUDA stream when it has one)."""
 
-    def on_epoch(t):
+    def __init__(self, group, *, device, dtype=torch.float32, graph="auto", db=None, checkpoint_every=300.0,
+                 progress=True, shard=(0, 1), stream=None):
+        self.group, self.device, self.db, self.shard, self.stream = group, device, db, shard, stream
+        runs, recipe = group.runs, group.recipe
+        task = runs[0].task
+        with self.context():
+            data = GroupData([r.task for r in runs], recipe, device=device)
+            self.model = build(runs[0].model, vocab_size=task.vocab_size, num_classes=task.num_classes,
+                               length=data.length)
+            self.trainer = EnsembleTrainer(self.model, data, recipe, [r.seed for r in runs],
+                                           lrs=[r.recipe.lr for r in runs], device=device, dtype=dtype, graph=graph)
+            self.resumed = None
+            if db is not None:
+                found = db.get_checkpoint(group.config())
+                if found is not None:
+                    self.trainer.load_state_dict(_load(found[0]))
+                    self.resumed = found[1]
+        t = self.trainer
+        steps_left = recipe.total_steps - t.epoch * recipe.steps_per_epoch - t.step_in_epoch
+        self.bar = tqdm(total=steps_left, desc=group.describe(), unit="step", disable=None if progress else True,
+                        leave=False)
+        self.steps = t.steps(on_step=lambda _: self.bar.update(1), on_epoch=self._on_epoch,
+                             checkpoint=None if db is None else self._checkpoint, checkpoint_every=checkpoint_every)
+
+    def context(self):
+        return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
+
+    def _on_epoch(self, t):
         last = {k: np.array(v[-1], dtype=float) for k, v in t.history.items()}
         alive = ~np.isnan(last["val_loss"])
         if alive.any():
-            bar.set_postfix(epoch=t.epoch, loss=f"{np.nanmean(last['train_loss']):.3g}",
-                            val_acc=f"{np.nanmean(last['val_acc']):.3f}", stopped=f"{int((~alive).sum())}/{t.members}")
+            self.bar.set_postfix(epoch=t.epoch, loss=f"{np.nanmean(last['train_loss']):.3g}",
+                                 val_acc=f"{np.nanmean(last['val_acc']):.3f}",
+                                 stopped=f"{int((~alive).sum())}/{t.members}")
 
-    def checkpoint(t):
-        db.put_checkpoint(group.config(), _save(t), {"epoch": t.epoch, "step": t.step_in_epoch,
-                                                     "members": t.members, "describe": group.describe()})
+    def _checkpoint(self, t):
+        self.db.put_checkpoint(self.group.config(), _save(t), {"epoch": t.epoch, "step": t.step_in_epoch,
+                                                               "members": t.members,
+                                                               "describe": self.group.describe()})
 
+    def finish(self) -> list:
+        """Test the trained members; return ``[(config, record, arrays)]`` per member (written to the store
+        when there is one)."""
+        self.bar.close()
+        trainer, runs, group = self.trainer, self.group.runs, self.group
+        with self.context():
+            test_loss, test_acc = trainer.evaluate("test")
+            val_loss, _ = trainer.evaluate("val")
+            epochs, steps = trainer.epochs_trained(), trainer.adam.steps.tolist()
+            stopped, plateaued = trainer.stop_epoch.tolist(), trainer.plateau_epoch.tolist()
+            weights = {k: v.detach().cpu().numpy() for k, v in trainer.params.items()}
+        out = []
+        for i, run in enumerate(runs):
+            config = run.config()
+            metrics = {"accuracy": float(test_acc[i]), "loss": float(test_loss[i]), "val_loss": float(val_loss[i]),
+                       "epochs": epochs[i], "stopped": bool(stopped[i]), "plateaued": bool(plateaued[i]),
+                       "steps": int(steps[i]), "parameters": self.model.parameters(run.task.length)}
+            record = make_record(config, metrics, seed=run.seed, device=self.device, wall_s=trainer.wall_s,
+                                 recipe_deviation=deviation(run.recipe),
+                                 group={"key": Store.key(group.config()), "members": len(runs),
+                                        "resumed_from": self.resumed},
+                                 shard={"rank": self.shard[0], "world": self.shard[1]})
+            arrays = {f"curve.{k}": np.array([row[i] for row in trainer.history[k]], dtype=np.float64)
+                      for k in CURVES}
+            arrays.update({f"weights.{k}": v[i] for k, v in weights.items()})
+            out.append((config, record, arrays))
+        if self.db is not None:
+            self.db.finish(out, checkpoint=group.config())
+        return out
+
+
+def train_groups(groups, *, concurrent: int = 1, device, **options):
+    """Train ``groups``, up to ``concurrent`` at once, interleaved step by step; yield ``(config, record,
+    arrays)`` of a group's members as it finishes (one list per group). On CUDA each live group has its own stream, so the small
+    kernels of several ensembles can run side by side on the GPU; elsewhere the interleaving changes nothing but
+    the order (every group ends bit for bit as alone). A KeyboardInterrupt checkpoints every live group."""
+    pending, live = list(groups), []
+    cuda = torch.device(device).type == "cuda"
     try:
-        trainer.train(on_step=lambda t: bar.update(1), on_epoch=on_epoch,
-                      checkpoint=None if db is None else checkpoint, checkpoint_every=checkpoint_every)
-    finally:
-        bar.close()
-    test_loss, test_acc = trainer.evaluate("test")
-    val_loss, _ = trainer.evaluate("val")
-    epochs, steps = trainer.epochs_trained(), trainer.adam.steps.tolist()
-    stopped, plateaued = trainer.stop_epoch.tolist(), trainer.plateau_epoch.tolist()
-    out = []
-    for i, run in enumerate(runs):
-        config = run.config()
-        metrics = {"accuracy": float(test_acc[i]), "loss": float(test_loss[i]), "val_loss": float(val_loss[i]),
-                   "epochs": epochs[i], "stopped": bool(stopped[i]), "plateaued": bool(plateaued[i]),
-                   "steps": int(steps[i]),
-                   "parameters": model.parameters(run.task.length)}
-        record = make_record(config, metrics, seed=run.seed, device=device, wall_s=trainer.wall_s,
-                             recipe_deviation=deviation(run.recipe),
-                             group={"key": Store.key(group.config()), "members": len(runs),
-                                    "resumed_from": resumed}, shard={"rank": shard[0], "world": shard[1]})
-        arrays = {f"curve.{k}": np.array([row[i] for row in trainer.history[k]], dtype=np.float64) for k in CURVES}
-        arrays.update({f"weights.{k}": v[i].detach().cpu().numpy() for k, v in trainer.params.items()})
-        out.append((config, record, arrays))
-    if db is not None:
-        db.finish(out, checkpoint=group.config())
-    return out
+        while pending or live:
+            while pending and len(live) < concurrent:
+                stream = torch.cuda.Stream(device=device) if cuda and concurrent > 1 else None
+                live.append(GroupRun(pending.pop(0), device=device, stream=stream, **options))
+            for g in list(live):
+                with g.context():
+                    done = next(g.steps, StopIteration) is StopIteration
+                if done:
+                    live.remove(g)
+                    yield g.finish()
+    except KeyboardInterrupt:
+        for g in live:
+            with g.context():
+                try:
+                    g.steps.throw(KeyboardInterrupt)
+                except (KeyboardInterrupt, StopIteration):
+                    pass
+        raise
 
 
 def run_sweep(runs, *, store=None, device="auto", dtype=torch.float32, graph="auto", checkpoint_every=300.0,
-              max_members: int = MAX_MEMBERS, progress: bool = True) -> list:
+              max_members: int = MAX_MEMBERS, concurrent: int = 1, progress: bool = True) -> list:
     """Train (or read back) ``runs``; return one ``{"record", "arrays", "reused"}`` per run, in order.
 
     Parameters
@@ -115,9 +162,12 @@ def run_sweep(runs, *, store=None, device="auto", dtype=torch.float32, graph="au
     graph : capture the step in a CUDA graph (``"auto"``: on CUDA).
     checkpoint_every : seconds between checkpoints of a group in progress.
     max_members : the largest ensemble trained in one step.
+    concurrent : groups trained at once in this process, interleaved step by step (on CUDA each on its own
+        stream; :func:`train_groups`).
     progress : show tqdm bars on a terminal.
     """
     runs = list(runs)
+    check_int("concurrent", concurrent, 1)
     dev = resolve_device(device)
     rank, world, dev = distributed.init(dev)
     if world > 1 and store is None:
@@ -133,12 +183,15 @@ def run_sweep(runs, *, store=None, device="auto", dtype=torch.float32, graph="au
                     done[r.key] = {"record": hit[0], "arrays": hit[1], "reused": True}
         groups = group_runs([r for r in runs if r.key not in done], max_members)
         mine = [g for i, g in enumerate(groups) if i % world == rank]
-        for g in tqdm(mine, desc="groups", unit="group", disable=None if progress and len(mine) > 1 else True,
-                      leave=False):
-            for config, record, arrays in train_group(g, device=dev, dtype=dtype, graph=graph, db=db,
-                                                      checkpoint_every=checkpoint_every, progress=progress,
-                                                      shard=(rank, world)):
+        bar = tqdm(total=len(mine), desc="groups", unit="group", disable=None if progress and len(mine) > 1 else True,
+                   leave=False)
+        trained = train_groups(mine, concurrent=concurrent, device=dev, dtype=dtype, graph=graph, db=db,
+                               checkpoint_every=checkpoint_every, progress=progress, shard=(rank, world))
+        for members in trained:
+            for config, record, arrays in members:
                 done[record["key"]] = {"record": record, "arrays": arrays, "reused": False}
+            bar.update(1)
+        bar.close()
         distributed.finish()
         if world > 1:
             for r in runs:
