@@ -141,6 +141,20 @@ def test_early_stop_of_one_member_masks_it_and_nans_its_later_curves():
     assert math.isnan(t.history["train_loss"][1][first]) and not math.isnan(t.history["train_loss"][1][1 - first])
 
 
+def test_per_epoch_learning_rate_equals_the_per_step_one_when_an_epoch_is_one_step():
+    """The per-epoch cosine is computed at each epoch's start, the per-step one inside the step: with one step per
+    epoch both schedules give the same learning rates, so the runs end bit for bit alike."""
+    recipe = TINY.replace(epochs=5, train_size=TINY.batch_size, stop_loss=0.0)
+    runs = [trainer("mamba", seeds=(0, 1), lrs=(0.05, 0.02), recipe=recipe.replace(schedule=s), dtype=torch.float64,
+                    d=4, N=2) for s in ("epoch", "step")]
+    for t in runs:
+        t.train()
+    for k in runs[0].params:
+        assert torch.equal(runs[0].params[k], runs[1].params[k]), k
+    expected = 1e-6 + (0.05 - 1e-6) * 0.5 * (1 + math.cos(math.pi * 4 / 5))
+    assert math.isclose(float(runs[0].epoch_lr[0]), expected, rel_tol=1e-12)
+
+
 def test_plateau_stop_ends_members_without_a_gain_and_records_them_apart_from_the_early_stop():
     t = trainer("mamba", seeds=(0, 1), recipe=TINY.replace(epochs=6, patience=1, min_gain=2.0), d=4, N=2)
     t.train()                                  # a gain of 2 in accuracy is impossible: both stop after epoch 2

@@ -3,7 +3,8 @@
 One step selects each member's batch by index tensors (its own permutation of the training set), runs the
 stacked model forward, takes the gradient of the sum of the members' mean losses (each member's weights receive
 exactly its own gradient), and applies :class:`ssm.training.adam.StackedAdam` with each member's learning rate
-from the cosine schedule, computed on the device. Members that early-stopped are masked and stay bit for bit
+from the cosine schedule, computed on the device (once per epoch, at its start, with the per-epoch schedule; in
+the step with the per-step one). Members that early-stopped are masked and stay bit for bit
 unchanged. The step has no host synchronisation and no branch on a value, so on CUDA it is captured once in a
 CUDA graph and replayed (:mod:`ssm.training.graph`); the eager path runs the same function.
 
@@ -34,6 +35,7 @@ from .graph import GraphedStep
 PERMUTATION_STREAM = 0x5045524D            # "PERM": the batch order of member seed s in epoch e is stream(tag, s, e)
 EVAL_ELEMENTS = 1 << 25                     # activations per evaluation chunk (R · sequences · L · width)
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")
+SUMS = ("loss", "correct", "count", "steps")                # an epoch's running sums per member
 
 
 @contextmanager
@@ -95,12 +97,13 @@ class EnsembleTrainer:
         self.active = torch.ones(R, dtype=torch.bool, device=device)
         self.stop_epoch = torch.zeros(R, dtype=torch.int64, device=device)
         self.plateau_epoch = torch.zeros(R, dtype=torch.int64, device=device)
-        self.epoch_index = torch.zeros((), dtype=torch.int64, device=device)
+        self.epoch_lr = self.lr.clone()             # the cosine's value in this epoch (schedule "epoch")
         self.position = torch.zeros((), dtype=torch.int64, device=device)
         self.global_step = torch.zeros((), dtype=torch.int64, device=device)
         self.order = torch.empty(R, data.size("train"), dtype=torch.int64, device=device)
         self.offsets = torch.arange(B, device=device)
-        self.sums = {k: torch.zeros(R, dtype=dtype, device=device) for k in ("loss", "correct", "count", "steps")}
+        self._sums = torch.zeros(len(SUMS), R, dtype=dtype, device=device)    # one tensor: one update per step
+        self.sums = dict(zip(SUMS, self._sums))                                  # its rows, by name
         self.epoch, self.step_in_epoch, self.wall_s = 0, 0, 0.0
         self.history = {k: [] for k in CURVES}
         use_graph = device.type == "cuda" if graph == "auto" else bool(graph)
@@ -118,21 +121,21 @@ class EnsembleTrainer:
         loss = loss_sum / count.clamp(min=1)
         names = list(self.params)
         grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
-        progress = self.epoch_index if self.recipe.schedule == "epoch" else self.global_step
-        total = self.recipe.epochs if self.recipe.schedule == "epoch" else self.recipe.total_steps
-        lr = cosine(self.lr, self.lr_min, progress, total)
+        if self.recipe.schedule == "epoch":
+            lr = self.epoch_lr
+        else:
+            lr = cosine(self.lr, self.lr_min, self.global_step, self.recipe.total_steps)
         self.adam.step(self.params, dict(zip(names, grads)), lr, self.active)
         with torch.no_grad():
-            on = self.active.to(self.dtype)
-            for k, v in (("loss", loss), ("correct", correct), ("count", count), ("steps", torch.ones_like(loss))):
-                self.sums[k].add_(v.detach() * on)
+            self._sums.add_(torch.stack([loss.detach(), correct, count, torch.ones_like(loss)])
+                            * self.active.to(self.dtype))
             self.position.add_(1)
             self.global_step.add_(1)
 
     def mutable_state(self) -> list:
         """Every tensor a step changes (restored after the CUDA-graph warm-up steps)."""
         return (list(self.params.values()) + self.adam.tensors() + [self.position, self.global_step]
-                + list(self.sums.values()))
+                + [self._sums])
 
     def step(self) -> None:
         """One step, replaying the captured CUDA graph when graphs are on (captured on the first call)."""
@@ -145,6 +148,12 @@ class EnsembleTrainer:
 
     # epochs ------------------------------------------------------------------------------------------------------
 
+    def _set_epoch_lr(self) -> None:
+        """The cosine's learning rate of this epoch, computed once per epoch (schedule "epoch")."""
+        if self.recipe.schedule == "epoch":
+            epoch = torch.tensor(self.epoch, dtype=torch.int64, device=self.device)
+            self.epoch_lr.copy_(cosine(self.lr, self.lr_min, epoch, self.recipe.epochs))
+
     def _permute(self) -> None:
         states = [stream(PERMUTATION_STREAM, s, self.epoch) for s in self.seeds]
         self.order.copy_(permutations(states, self.data.size("train"), device=self.device))
@@ -152,9 +161,8 @@ class EnsembleTrainer:
     def _start_epoch(self) -> None:
         self._permute()
         self.position.fill_(0)
-        self.epoch_index.fill_(self.epoch)
-        for v in self.sums.values():
-            v.zero_()
+        self._set_epoch_lr()
+        self._sums.zero_()
 
     def _end_epoch(self) -> None:
         val_loss, val_acc = self.evaluate("val")
@@ -289,7 +297,7 @@ class EnsembleTrainer:
         self.epoch, self.step_in_epoch, self.wall_s = state["epoch"], state["step_in_epoch"], state["wall_s"]
         if self.step_in_epoch and int(state["position"]) != self.step_in_epoch:
             self.step_in_epoch = int(state["position"])     # a checkpoint cut between a step and its count
-        self.epoch_index.fill_(self.epoch)
+        self._set_epoch_lr()
         self.history = {k: [list(r) for r in v] for k, v in state["history"].items()}
         if self.step_in_epoch:
             self._permute()
