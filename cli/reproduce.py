@@ -87,9 +87,9 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
               help="fig1: test sequences per run on which e^(−λΔ_t) is taken.")
 @recipe_options("budget")
 @option_errors
-def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size,
-              val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed, device, store, no_store, checkpoint_every, concurrent,
-              progress, as_json, plot):
+def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr,
+              lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed,
+              device, store, no_store, checkpoint_every, concurrent, progress, as_json, plot):
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1, and the MQAR / INDUCTION HEADS figures fig2,
     figa2, figa3, fig3, figa4) and print the paper's number beside the measured one in every cell, Fig. 1's
     distribution of e^(−λΔ_t), or a figure's smallest solving d beside its theory line.
@@ -118,7 +118,8 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
     if what in figures.FIGURES:
         _figure(what, models, xs, theory, d, N, lengths, recipe, seeds_ if given(click.get_current_context(), "seeds")
                 else None, seed, device=device, store=None if no_store else store, checkpoint_every=checkpoint_every,
-                concurrent=concurrent, progress=progress, as_json=as_json, plot=plot, start=start, stored_only=stored_only)
+                concurrent=concurrent, progress=progress, as_json=as_json, plot=plot, start=start,
+                stored_only=stored_only)
         return
     if xs or given(click.get_current_context(), "theory"):
         raise ValueError("--x and --theory apply to the figures fig2, figa2, figa3, fig3, figa4")

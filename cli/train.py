@@ -182,10 +182,9 @@ def format_train(record: dict) -> str:
 @click.option("--hard-prob", type=float, default=None, help="INDUCTION HEADS: share of hard sequences (0.75).")
 @recipe_options("paper")
 @option_errors
-def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys, hard_prob,
-          recipe_name, epochs,
-          batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain,
-          seeds, seed, device, store, no_store, checkpoint_every, concurrent, progress, as_json, plot):
+def train(task, model, pe, pe_scale, d, N, conv, gate, input_delta, heads, length, nth, vocab, positions, kappa, keys,
+          hard_prob, recipe_name, epochs, batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss,
+          data_seed, patience, min_gain, seeds, seed, device, store, no_store, checkpoint_every, concurrent, progress, as_json, plot):
     """Train MODEL on TASK with App. D.1's recipe (every knob overridable), one member per seed and learning
     rate, and print each member's test accuracy, loss and epochs to the early stop.
 

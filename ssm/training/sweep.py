@@ -1,7 +1,8 @@
 """Run a list of training runs as ensemble groups, with the store, checkpoints, resume and sharding (§6).
 
 :func:`run_sweep` reads the runs already in the store, groups the rest (:func:`ssm.training.runs.group_runs`),
-trains this process's share of the groups (every group when not under torchrun), and for each group:
+trains this process's share of the groups (every group when not under torchrun; ``concurrent`` of them at once,
+interleaved step by step, :func:`train_groups`), and for each group:
 
 - resumes from the group's checkpoint when the store holds one (a killed sweep continues where it stopped; the
   result equals an uninterrupted run's bit for bit on the same device);
@@ -9,9 +10,9 @@ trains this process's share of the groups (every group when not under torchrun),
 - writes its members' records and deletes its checkpoint in one transaction when it finishes.
 
 A member's record (``kind = "train"``) holds ``metrics`` (test ``accuracy`` and ``loss``, final validation loss,
-``epochs`` trained or epochs to the early stop, ``stopped``, ``plateaued``, ``parameters``, ``steps``), the one-line recipe
-deviation, its group and shard; its arrays hold the learning curves (``curve.*``, one value per epoch, NaN after
-the stop) and the trained weights (``weights.*``), which :mod:`ssm.training.fig1` reads back.
+``epochs`` trained or epochs to the early or plateau stop, ``stopped``, ``plateaued``, ``parameters``, ``steps``),
+the one-line recipe deviation, its group and shard; its arrays hold the learning curves (``curve.*``, one value per
+epoch, NaN after the stop) and the trained weights (``weights.*``), which :mod:`ssm.training.fig1` reads back.
 """
 from __future__ import annotations
 
@@ -123,10 +124,12 @@ class GroupRun:
 
 
 def train_groups(groups, *, concurrent: int = 1, device, **options):
-    """Train ``groups``, up to ``concurrent`` at once, interleaved step by step; yield ``(config, record,
-    arrays)`` of a group's members as it finishes (one list per group). On CUDA each live group has its own stream, so the small
-    kernels of several ensembles can run side by side on the GPU; elsewhere the interleaving changes nothing but
-    the order (every group ends bit for bit as alone). A KeyboardInterrupt checkpoints every live group."""
+    """Train ``groups``, up to ``concurrent`` at once, interleaved step by step; yield one list of ``(config,
+    record, arrays)`` per group, its members', as the group finishes; ``options`` as for :class:`GroupRun`.
+
+    On CUDA each live group has its own stream, so the small kernels of several ensembles can run side by side on
+    the GPU; elsewhere the interleaving changes nothing but the order (every group ends bit for bit as alone). A
+    KeyboardInterrupt checkpoints every live group."""
     pending, live = list(groups), []
     cuda = torch.device(device).type == "cuda"
     try:
