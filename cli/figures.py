@@ -10,10 +10,13 @@ def _share(v) -> str:
     return "—" if v is None else f"{v:.0%}"
 
 
-def format_figure(what: str, summary: list, recipe, seeds: str, theory: str) -> str:
-    """The report of one figure (``summary`` from :func:`ssm.training.figures.summarise`)."""
+def format_figure(what: str, summary: list, recipe, seeds: str, theory: str, score_at: str | None = None) -> str:
+    """The report of one figure (``summary`` from :func:`ssm.training.figures.summarise`); ``score_at``: the
+    positions the accuracies were scored at again, when not those trained on."""
     lines = [f"approx reproduce {what}: T = 100, {seeds} per cell, colour = best over seeds; solved = best ≥ "
              f"{RECALL_SOLVED}; theory line: {theory}",
+             *([f"accuracy scored at the {score_at!r} positions of the test sets (trained on the task's own)"]
+               if score_at else []),
              f"recipe: {describe(recipe)}", deviation(recipe) or "recipe: App. D.1 (the paper's)",
              f"paper: {CLAIMS[what]}", ""]
     for s in summary:

@@ -83,12 +83,15 @@ def format_fig1(summary: dict, recipe, seeds: int, samples: int) -> str:
 @click.option("--stored", "stored_only", is_flag=True, default=False,
               help="Train nothing: report the cells whose every run the store already holds (the others are "
                    "counted and left out).")
-@click.option("--samples", type=int, default=200, show_default=True,
-              help="fig1: test sequences per run on which e^(−λΔ_t) is taken.")
+@click.option("--score-at", type=click.Choice(["all", "repeat", "hard"]), default=None,
+              help="INDUCTION HEADS figures: score the trained models again at these positions of their test sets "
+                   "(hard: the hard setting's T − r only), beside the positions they were trained on.")
+@click.option("--samples", type=int, default=None,
+              help="Test sequences per run: fig1's e^(−λΔ_t) (default 200), --score-at (default the test set's size).")
 @recipe_options("budget")
 @option_errors
-def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, recipe_name, epochs, batch_size, lr,
-              lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed,
+def reproduce(what, lengths, models, xs, theory, d, N, stored_only, score_at, samples, recipe_name, epochs,
+              batch_size, lr, lr_min, schedule, train_size, val_size, test_size, stop_loss, data_seed, patience, min_gain, seeds, seed,
               device, store, no_store, checkpoint_every, concurrent, progress, as_json, plot):
     """Train the runs of WHAT (table1, table-a1 … table-a4, fig1, and the MQAR / INDUCTION HEADS figures fig2,
     figa2, figa3, fig3, figa4) and print the paper's number beside the measured one in every cell, Fig. 1's
@@ -119,10 +122,10 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
         _figure(what, models, xs, theory, d, N, lengths, recipe, seeds_ if given(click.get_current_context(), "seeds")
                 else None, seed, device=device, store=None if no_store else store, checkpoint_every=checkpoint_every,
                 concurrent=concurrent, progress=progress, as_json=as_json, plot=plot, start=start,
-                stored_only=stored_only)
+                stored_only=stored_only, score_at=score_at, samples=samples)
         return
-    if xs or given(click.get_current_context(), "theory"):
-        raise ValueError("--x and --theory apply to the figures fig2, figa2, figa3, fig3, figa4")
+    if xs or score_at or given(click.get_current_context(), "theory"):
+        raise ValueError("--x, --theory and --score-at apply to the figures fig2, figa2, figa3, fig3, figa4")
     if what == "fig1":
         if models or N:
             raise ValueError("fig1 takes --lengths and --d only (its models are Mamba+PE and S4D+PE, N = 8)")
@@ -142,6 +145,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
     if not distributed.is_main():
         return
     if what == "fig1":
+        samples = 200 if samples is None else samples
         summary = fig1.summarise(runs, results, samples=samples)
         if plot is not None:
             from approx.plots_training import plot_multipliers
@@ -163,7 +167,7 @@ def reproduce(what, lengths, models, xs, theory, d, N, stored_only, samples, rec
 
 
 def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, *, device, store, checkpoint_every,
-            concurrent, progress, as_json, plot, start, stored_only):
+            concurrent, progress, as_json, plot, start, stored_only, score_at, samples):
     """Train (or read back) the cells of one MQAR / INDUCTION HEADS figure and print its report."""
     if N or lengths:
         raise ValueError("the figures set N by their rule and T = 100: --n and --lengths do not apply")
@@ -184,13 +188,16 @@ def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, 
                         concurrent=concurrent, progress=progress)
     if not distributed.is_main():
         return
+    if score_at is not None:
+        results = figures.rescore(cells, results, score_at, samples=samples, device=distributed.device(device))
     summary = figures.summarise(cells, results, theory)
     per_cell = "seeds " + ", ".join(map(str, seeds)) if seeds else "best of 7 (MQAR) / 5 (INDUCTION HEADS) seeds"
     if plot is not None:
         from approx.plots_training import plot_recall_figure
         plot_recall_figure(summary, plot, title=f"{what}: best accuracy over seeds, theory line ({theory}) in black")
     config = {"kind": "reproduce", "what": what, "recipe": recipe.to_dict(), "theory": theory,
+              "score_at": score_at,
               "seeds": seeds or "per panel", "runs": [res["record"]["key"] for res in results]}
     record = make_record(config, {"panels": summary}, seed=seeds or first_seed, device=distributed.device(device),
                          wall_s=time.perf_counter() - start, recipe_deviation=results[0]["record"]["recipe_deviation"])
-    click.echo(to_json(record) if as_json else format_figure(what, summary, recipe, per_cell, theory))
+    click.echo(to_json(record) if as_json else format_figure(what, summary, recipe, per_cell, theory, score_at))

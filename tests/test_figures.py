@@ -103,7 +103,7 @@ def test_reproduce_figure_prints_lines_grid_and_writes_the_plot(tmp_path, capsys
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["reproduce", "table1", "--x", "4"], "--x and --theory apply to the figures"),
+    (["reproduce", "table1", "--x", "4"], "--x, --theory and --score-at apply to the figures"),
     (["reproduce", "fig2", "--n", "4"], "--n and --lengths do not apply"),
     (["reproduce", "fig2", "--models", "transformer"], "no panel of fig2 matches"),
     (["reproduce", "table-a1", "--plot", "x.png"], "--plot applies to the figures only"),
@@ -127,3 +127,36 @@ def test_reproduce_figure_stored_keeps_complete_cells_only(tmp_path, capsys):
     assert code == 0, err
     (panel,) = json.loads(out)["metrics"]["panels"]
     assert [(c["x"], c["d"]) for c in panel["cells"]] == [(5, 4)]
+
+
+def test_rescoring_at_the_trained_positions_gives_the_recorded_accuracy_and_elsewhere_a_new_one(tmp_path):
+    """The weights read back from the store and scored by the lab's one accuracy on the regenerated test set give
+    the accuracy the trainer recorded; at the hard positions the test set scores other positions."""
+    from ssm.training import run_sweep
+
+    recipe = Recipe(epochs=2, batch_size=4, train_size=16, val_size=8, test_size=40)
+    cells = figures.figure_runs(figures.panels("fig3", xs=[5]), recipe, seeds=[0, 1], d=[4])
+    results = run_sweep([c[3] for c in cells], store=tmp_path / "runs.sqlite", device="cpu", progress=False)
+    again = figures.rescore(cells, results, "all")
+    for old, new in zip(results, again):
+        assert math.isclose(new["record"]["metrics"]["accuracy"], old["record"]["metrics"]["accuracy"],
+                            abs_tol=1e-6)        # the trainer divides in float32; one position of 4 000 is 2.5e-4
+        assert new["record"]["metrics"]["trained_accuracy"] == old["record"]["metrics"]["accuracy"]
+    hard = figures.rescore(cells, results, "hard", samples=24)
+    assert all(0 <= h["record"]["metrics"]["accuracy"] <= 1 for h in hard)
+    assert [h["record"]["metrics"]["accuracy"] for h in hard] != [a["record"]["metrics"]["accuracy"] for a in again]
+    mqar = figures.figure_runs(figures.panels("fig2", xs=[4], models=["mamba"]), recipe, seeds=[0], d=[16])
+    with pytest.raises(ValueError, match="INDUCTION HEADS figures"):
+        figures.rescore(mqar, [results[0]], "hard")
+
+
+def test_score_at_prints_its_positions_and_is_refused_for_tables(tmp_path, capsys):
+    db = str(tmp_path / "runs.sqlite")
+    argv = ["reproduce", "fig3", "--x", "5", "--d", "4", "--seeds", "1", *TINY[:-1], "--store", db]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    code, out, err = run(argv + ["--stored", "--score-at", "hard", "--samples", "16"], capsys)
+    assert code == 0, err
+    assert "accuracy scored at the 'hard' positions of the test sets" in out
+    code, _, err = run(["reproduce", "table1", "--score-at", "hard"], capsys)
+    assert code == 2 and "--score-at apply to the figures" in err

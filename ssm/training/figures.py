@@ -20,14 +20,17 @@ and the INDUCTION HEADS line of every |V| by at least two grid points on each si
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
+from signals.checks import check_int
 from signals.tasks import InductionConfig, MQARConfig
 
 from ..constructions.mqar import jl_dim
+from ..evaluate import evaluate_trained
 from ..models import make_model_config, task_defaults
-from .runs import Run
+from .runs import Run, trained_model
 
 RECALL_SOLVED = 0.99
 PATIENCE = 10
@@ -204,4 +207,26 @@ def delta_t_vs_mamba(summary: list) -> list:
             if both:
                 at_least = sum(pair["mamba-dt"][k] >= pair["mamba"][k] for k in both)
                 out.append({"n_rule": rule, "cells": len(both), "dt_at_least": at_least / len(both)})
+    return out
+
+
+def rescore(cells, results, positions: str, *, samples: int | None = None, device="cpu") -> list:
+    """The INDUCTION HEADS ``results`` (:func:`figure_runs` order) scored again at ``positions`` (``"all"``,
+    ``"repeat"``, ``"hard"``) on each run's own test set (``samples`` sequences drawn from its seed; default the
+    recipe's test size: the very test set), the trained weights read back from the store: a copy of
+    each result whose ``record.metrics.accuracy`` is the new one (``trained_accuracy`` keeps the old). The models
+    are trained on the positions of their task; this measures them elsewhere, e.g. at the hard setting's T − r."""
+    if samples is not None:
+        check_int("samples", samples)
+    out = []
+    for (p, _, _, run), res in zip(cells, results):
+        if p.task != "induction":
+            raise ValueError(f"positions apply to the INDUCTION HEADS figures, not to {p.figure}'s MQAR panels")
+        task = dataclasses.replace(run.task, positions=positions)
+        batch = task.generate(samples or run.recipe.test_size, run.recipe.data_seeds()["test"], device)
+        model, params = trained_model(run, res["arrays"], device=device)
+        scored = evaluate_trained((run, model, params), batch, device=device)["metrics"]["accuracy"]
+        record = dict(res["record"], metrics=dict(res["record"]["metrics"], accuracy=scored,
+                                                  trained_accuracy=res["record"]["metrics"]["accuracy"]))
+        out.append(dict(res, record=record))
     return out
