@@ -83,8 +83,8 @@ class Recipe:
         return {"train": s + 1, "val": s + 2, "test": s + 3}
 
     def to_dict(self) -> dict:
-        """The fields; the plateau knobs only when the plateau stop is on (so the keys of runs without it stay
-        those they had before the knob existed)."""
+        """The fields; the plateau knobs only when the plateau stop is on, so that a run without it is keyed by
+        the other fields alone."""
         out = dataclasses.asdict(self)
         if not self.patience:
             del out["patience"], out["min_gain"]
