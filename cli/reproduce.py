@@ -172,6 +172,8 @@ def _figure(what, models, xs, theory, d, N, lengths, recipe, seeds, first_seed, 
     if N or lengths:
         raise ValueError("the figures set N by their rule and T = 100: --n and --lengths do not apply")
     chosen = figures.panels(what, models=list(models), xs=list(xs))
+    if score_at and any(p.task != "induction" for p in chosen):
+        raise ValueError("--score-at applies to the INDUCTION HEADS figures fig3 and figa4")
     cells = figures.figure_runs(chosen, recipe, seeds=seeds, d=list(d))
     if not cells:
         raise ValueError("no cell of the figure matches --d")

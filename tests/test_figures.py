@@ -146,7 +146,7 @@ def test_rescoring_at_the_trained_positions_gives_the_recorded_accuracy_and_else
     assert all(0 <= h["record"]["metrics"]["accuracy"] <= 1 for h in hard)
     assert [h["record"]["metrics"]["accuracy"] for h in hard] != [a["record"]["metrics"]["accuracy"] for a in again]
     mqar = figures.figure_runs(figures.panels("fig2", xs=[4], models=["mamba"]), recipe, seeds=[0], d=[16])
-    with pytest.raises(ValueError, match="INDUCTION HEADS figures"):
+    with pytest.raises(ValueError, match="applies to the INDUCTION HEADS figures"):
         figures.rescore(mqar, [results[0]], "hard")
 
 
@@ -160,3 +160,6 @@ def test_score_at_prints_its_positions_and_is_refused_for_tables(tmp_path, capsy
     assert "accuracy scored at the 'hard' positions of the test sets" in out
     code, _, err = run(["reproduce", "table1", "--score-at", "hard"], capsys)
     assert code == 2 and "--score-at apply to the figures" in err
+    code, _, err = run(["reproduce", "fig2", "--x", "4", "--d", "16", "--models", "mamba", "--score-at", "hard",
+                        *TINY], capsys)
+    assert code == 2 and "--score-at applies to the INDUCTION HEADS figures" in err

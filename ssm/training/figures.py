@@ -221,7 +221,8 @@ def rescore(cells, results, positions: str, *, samples: int | None = None, devic
     out = []
     for (p, _, _, run), res in zip(cells, results):
         if p.task != "induction":
-            raise ValueError(f"positions apply to the INDUCTION HEADS figures, not to {p.figure}'s MQAR panels")
+            raise ValueError(f"rescoring at other positions applies to the INDUCTION HEADS figures, not to "
+                             f"{p.figure}'s MQAR panels")
         task = dataclasses.replace(run.task, positions=positions)
         batch = task.generate(samples or run.recipe.test_size, run.recipe.data_seeds()["test"], device)
         model, params = trained_model(run, res["arrays"], device=device)
