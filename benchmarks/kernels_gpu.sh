@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The scan kernels on one GPU, in one go (docs/kernels.md): the kernel tests on CUDA (compiled, not interpreted),
-# then benchmarks/scan.py --extra against mamba_ssm's CUDA scan built in the same run, then the training
-# throughput of benchmarks/train.py, which runs the grouped scan.
+# then benchmarks/scan.py --extra (the Gluon and Triton kernels against mamba_ssm's CUDA scan built in the same
+# run), then the training throughput of benchmarks/train.py, which runs the grouped scan. The configuration sweep
+# is its own command: python3 benchmarks/scan.py --sweep-only --sizes ...
 #
 #     OUT=results bash benchmarks/kernels_gpu.sh
 #
@@ -24,15 +25,16 @@ if [ -d .peer/pkg ]; then
     echo "peer build exit $?" >> "$OUT/peer-build.txt" ) &
   build=$!
 fi
-timeout 170 python3 -m pytest -q -p no:cacheprovider tests/test_scan_triton.py tests/test_scan_reference.py \
+timeout 170 python3 -m pytest -q -p no:cacheprovider tests/test_scan_gluon.py tests/test_scan_triton.py \
+  tests/test_scan_reference.py \
   > "$OUT/kernel-tests.txt" 2>&1
 echo "pytest exit $?" >> "$OUT/kernel-tests.txt"
 [ -n "${build:-}" ] && wait "$build"
-timeout 200 python3 benchmarks/scan.py --extra --methods triton mamba_ssm --out "$OUT/scan.txt" \
+timeout 200 python3 benchmarks/scan.py --extra --methods gluon triton mamba_ssm --out "$OUT/scan.txt" \
   --sizes 16,64,16,128 16,64,32,1024 8,1024,16,2048 32,1024,16,4096 16,2048,8,50,64 16,9216,32,100,64 \
   > "$OUT/scan-log.txt" 2>&1
 echo "scan benchmark exit $?" >> "$OUT/scan-log.txt"
-timeout 140 python3 benchmarks/train.py --json "$OUT/train-bench.json" > "$OUT/train-bench.txt" 2>&1
+timeout 120 python3 benchmarks/train.py --json "$OUT/train-bench.json" > "$OUT/train-bench.txt" 2>&1
 echo "train benchmark exit $?" >> "$OUT/train-bench.txt"
 tail -n 3 "$OUT/kernel-tests.txt" "$OUT/peer-build.txt" 2>/dev/null
 cat "$OUT/scan.txt" "$OUT/train-bench.txt" 2>/dev/null

@@ -1,4 +1,4 @@
-"""Benchmark of the scan engine: verify, then time (docs/design.md §2; the kernels of kernels/triton_scan.py).
+"""Benchmark of the scan engine: verify, then time (docs/design.md §2; the kernels of kernels/).
 
 For each size (batch, D, N, L[, G]) — G > 1 for grouped B, C (batch, G, N, L): an ensemble of G models folded into
 the channels, as the trainer runs them — in Mamba's setting (Δ per channel, real A, Δ·u·B input term, D skip):
@@ -6,7 +6,9 @@ the channels, as the trainer runs them — in Mamba's setting (Δ per channel, r
    ``--verify-batch`` sequences (a method that fails is reported and not timed);
 2. time the forward and the forward+backward (median of CUDA-event timings after warm-up, triton.testing.do_bench;
    on the CPU, the median of wall-clock repeats) of:
-   - ``triton``: kernels.selective_scan(backend="triton");
+   - ``gluon``: the Gluon kernels (kernels/gluon_scan.py; the lab's path for real float32 scans on CUDA);
+   - ``triton``: the Triton kernels (kernels/triton_scan.py; the lab's path for complex or float64 scans, and on
+     the CPU under TRITON_INTERPRET=1);
    - ``loop``: the PyTorch reference loop (kernels.reference); timed on the first ``--loop-max-len`` steps and
      scaled linearly to L when L is longer (marked ``~``);
    - ``doubling``: a plain PyTorch parallel scan (Hillis-Steele doubling over a materialised (batch, D, N, L)
@@ -15,14 +17,14 @@ the channels, as the trainer runs them — in Mamba's setting (Δ per channel, r
    - ``mamba_ssm``: mamba_ssm's CUDA selective_scan_fn, when the package imports.
 3. print ms, effective GB/s over the minimal bytes (forward: read u, Δ, B, C, write y; backward: read u, Δ, B, C,
    dy, write du, dΔ, dB, dC), that as a fraction of a device-to-device copy measured in the same run, and
-   Triton's speed-up over each peer;
+   the lab kernels' speed-up over each other method (``--base``: gluon on CUDA, triton on the CPU);
 4. on CUDA, with ``--extra``: the forward + backward at the smallest size captured in a CUDA graph (replays
-   timed; Triton and mamba_ssm), the precision case (Δ = 1e-8 over L = 65 536 against float64), and the extreme
-   inputs that must stay finite (Δ·A = −1e4, L = 100 000, complex A with |Im A·Δ| = 10 per step).
+   timed; the lab's kernels and mamba_ssm), the precision case (Δ = 1e-8 over L = 65 536 against float64), and the
+   extreme inputs that must stay finite (Δ·A = −1e4, L = 100 000, complex A with |Im A·Δ| = 10 per step).
 
     PYTHONPATH=. python benchmarks/scan.py                 # GPU sizes on CUDA, tiny sizes on the CPU
     PYTHONPATH=. python benchmarks/scan.py --extra         # also graphs, precision and extreme inputs
-    PYTHONPATH=. python benchmarks/scan.py --sweep         # also time a few (BD, T, warps) configurations
+    PYTHONPATH=. python benchmarks/scan.py --sweep         # also time a few kernel configurations
 """
 from __future__ import annotations
 
@@ -36,13 +38,17 @@ import time
 import torch
 
 from kernels import selective_scan, selective_scan_ref
+from kernels.autograd import selective_scan_triton
 
 GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096),
              (16, 2048, 8, 50, 64), (16, 64 * 144, 32, 100, 64)]
 CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33), (2, 8, 4, 20, 4)]
-# (BD, T, num_warps) tried by --sweep: configurations that compile without spills at N = 16 (kernels/triton_scan.py)
-FWD_SWEEP = [(16, 8, 2), (16, 4, 1), (8, 16, 4), (32, 4, 1), (32, 8, 2)]
-BWD_SWEEP = [(16, 8, 4), (8, 16, 4), (8, 8, 4), (32, 8, 4)]
+# configurations tried by --sweep, by kernels: Triton (BD, T, warps); Gluon (NPT, T, warps) for the forward and
+# (NPT, T, warps) for the forward with checkpoints + backward (T the checkpoint interval; NPT, warps the backward's)
+SWEEPS = {"triton": {"fwd": [(16, 8, 2), (16, 4, 1), (8, 16, 4), (32, 4, 1), (32, 8, 2)],
+                     "bwd": [(16, 8, 4), (8, 16, 4), (8, 8, 4), (32, 8, 4)]},
+          "gluon": {"fwd": [(4, 8, 4), (8, 8, 4), (8, 4, 4), (16, 4, 4), (16, 2, 4), (4, 8, 2), (8, 8, 2), (16, 4, 1)],
+                    "bwd": [(2, 8, 4), (4, 8, 4), (8, 4, 4), (8, 2, 4), (4, 4, 4), (16, 2, 4), (2, 8, 2), (4, 8, 2)]}}
 
 
 def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0, groups=1):
@@ -59,7 +65,16 @@ def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0,
 
 # ---- peers -------------------------------------------------------------------------------------------------------
 
+def scan_gluon(u, delta, A, B, C, D):
+    return selective_scan_triton(u, delta, A, B, C, D, kernels="gluon")
+
+
 def scan_triton(u, delta, A, B, C, D):
+    return selective_scan_triton(u, delta, A, B, C, D, kernels="triton")
+
+
+def scan_lab(u, delta, A, B, C, D):
+    """The lab's own dispatch (kernels.selective_scan on the GPU kernels)."""
     return selective_scan(u, delta, A, B, C, D, backend="triton")
 
 
@@ -183,8 +198,8 @@ def run(args):
     rows = []
     if args.sweep_only:
         for size in sizes:
-            inputs = [a.requires_grad_() for a in make_inputs(*size[:4], device)]
-            sweep(inputs, torch.randn_like(inputs[0]), size, copy_gbs, lines, args.fwd_configs, args.bwd_configs)
+            inputs = [a.requires_grad_() for a in make_inputs(*size[:4], device, groups=(size + (1,))[4])]
+            sweep(inputs, torch.randn_like(inputs[0]), size, copy_gbs, lines, args)
         return
     for size in sizes:
         batch, dim, nstate, length, groups = (size + (1,))[:5]
@@ -199,7 +214,8 @@ def run(args):
         gy = torch.randn_like(inputs[0])
         b_fwd, b_all = minimal_bytes(batch, dim, nstate, length, groups)
         results = {}
-        for name, fn in [("triton", scan_triton)] + list(peers.items()):
+        own = [("gluon", scan_gluon)] if device == "cuda" else []
+        for name, fn in own + [("triton", scan_triton)] + list(peers.items()):
             if args.methods and name not in args.methods:
                 continue
             if groups > 1 and name in ("doubling", "mambapy"):
@@ -226,11 +242,11 @@ def run(args):
                 if device == "cuda":
                     torch.cuda.empty_cache()
             print(f"{size} {name}: {results[name]}", flush=True)
-        if args.sweep and device == "cuda" and groups == 1:
-            sweep(inputs, gy, size, copy_gbs, lines, args.fwd_configs, args.bwd_configs)
+        if args.sweep and device == "cuda":
+            sweep(inputs, gy, size, copy_gbs, lines, args)
         rows.append((size, b_fwd, b_all, results))
         del inputs, gy, args64, gy64, ref
-    table = format_table(rows, copy_gbs)
+    table = format_table(rows, copy_gbs, args.base or ("gluon" if device == "cuda" else "triton"))
     if args.extra and device == "cuda":
         table += [""] + extra_checks(peers, sizes[0])
     text = "\n".join(lines + [""] + table)
@@ -240,34 +256,39 @@ def run(args):
             f.write(text + "\n")
 
 
-def sweep(inputs, gy, size, copy_gbs, lines, fwd_configs, bwd_configs):
-    """Time the Triton kernels directly: the forward at each FWD_SWEEP configuration (BD, T, warps), and the
-    forward with checkpoints + backward at each BWD_SWEEP one (the checkpoint interval is the backward's T)."""
-    from kernels import triton_scan
+def sweep(inputs, gy, size, copy_gbs, lines, args):
+    """Time one family of kernels directly (``--sweep-kernels``): the forward at each ``--fwd-configs``
+    configuration, and the forward with checkpoints + backward at each ``--bwd-configs`` one, whose gradients are
+    checked against the default configuration's."""
+    from kernels import gluon_scan, triton_scan
+    mod = gluon_scan if args.sweep_kernels == "gluon" else triton_scan
+    configs = SWEEPS[args.sweep_kernels]
     u, delta, A, B, C, D = (x.detach() for x in inputs)
     b_fwd, b_all = minimal_bytes(*size)
-    _, _, ck = triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True)
-    base = triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck)
-    for kind, cfgs in (("fwd", fwd_configs), ("bwd", bwd_configs)):
-        for cfg in cfgs:
+    _, _, ck = mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True)
+    base = mod.scan_bwd(u, delta, A, B, C, D, gy, None, ck)
+    for kind in ("fwd", "bwd"):
+        for cfg in getattr(args, kind + "_configs") or configs[kind]:
+            fcfg, bcfg = cfg, (cfg if mod is triton_scan else (cfg[0], cfg[2]))
+            if kind == "bwd" and mod is gluon_scan:
+                fcfg = (gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)][0], cfg[1],
+                        gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)][1])
             try:
                 if kind == "fwd":
-                    f_ms = bench(lambda: triton_scan.scan_fwd(u, delta, A, B, C, D, config=cfg), "cuda")
+                    f_ms = bench(lambda: mod.scan_fwd(u, delta, A, B, C, D, config=fcfg), "cuda")
                     line = f"fwd {f_ms:.3f} ms ({b_fwd / f_ms / 1e6 / copy_gbs:.0%} of copy)"
                 else:
-                    _, _, ck = triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=cfg)
-                    fc_ms = bench(lambda: triton_scan.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=cfg),
-                                  "cuda")
-                    b_ms = bench(lambda: triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=cfg),
-                                 "cuda")
-                    grads = triton_scan.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=cfg)
-                    agree = max(float((g - r).norm() / r.norm()) for g, r in zip(grads, base))
+                    _, _, ck = mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=fcfg)
+                    fc_ms = bench(lambda: mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=fcfg), "cuda")
+                    b_ms = bench(lambda: mod.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=bcfg), "cuda")
+                    grads = mod.scan_bwd(u, delta, A, B, C, D, gy, None, ck, config=bcfg)
+                    agree = max(float((g - r).norm() / r.norm()) for g, r in zip(grads, base) if g is not None)
                     line = (f"fwd+ckpt {fc_ms:.3f} ms, bwd {b_ms:.3f} ms, together "
                             f"{b_all / (fc_ms + b_ms) / 1e6 / copy_gbs:.0%} of copy; gradients vs the default "
                             f"configuration: {agree:.1e}")
             except Exception as e:  # a configuration that does not compile or fit is reported, not fatal
                 line = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
-            line = f"sweep {size} {kind} BD,T,warps={cfg}: {line}"
+            line = f"sweep {args.sweep_kernels} {size} {kind} {cfg}: {line}"
             print(line, flush=True)
             lines.append(line)
 
@@ -292,7 +313,7 @@ def _graph_row(peers, small):
     inputs = [a.requires_grad_() for a in make_inputs(batch, dim, nstate, length, "cuda")]
     gy = torch.randn_like(inputs[0])
     row = [f"fwd+bwd at {small[:4]} replayed from a CUDA graph, ms"]
-    for name, fn in (("triton", scan_triton), ("mamba_ssm", peers.get("mamba_ssm"))):
+    for name, fn in (("lab", scan_lab), ("mamba_ssm", peers.get("mamba_ssm"))):
         try:
             row.append(f"{graphed_ms(fn, inputs, gy):.3f}" if fn is not None else "not available")
         except Exception as e:  # a method that cannot be captured is reported, not fatal
@@ -307,7 +328,7 @@ def _precision_row(peers, g):
     delta = torch.full((1, 8, L), 1e-8)
     ref = selective_scan_ref(*(x.double() for x in (u, delta, A, B, C)))
     errs = []
-    for fn in (scan_triton, peers.get("mamba_ssm")):
+    for fn in (scan_lab, peers.get("mamba_ssm")):
         if fn is None:
             errs.append("not available")
             continue
@@ -321,7 +342,7 @@ def _finite_row(label, delta, A, g):
     L = delta.shape[-1]
     u, B, C = (torch.randn(1, s, L, generator=g) for s in (8, 4, 4))
     args = [x.cuda().requires_grad_() for x in (u, delta, A, B, C)]
-    y = scan_triton(*args, torch.ones(8, device="cuda", requires_grad=True))
+    y = scan_lab(*args, torch.ones(8, device="cuda", requires_grad=True))
     grads = torch.autograd.grad(y.sum(), args)
     finite = bool(torch.isfinite(y).all()) and all(bool(torch.isfinite(x).all()) for x in grads)
     return f"| {label}: y and every gradient finite | {'yes' if finite else 'NO'} | | finite |"
@@ -347,7 +368,7 @@ def extra_checks(peers, small):
               lambda: _finite_row("L = 100 000", 0.01 + 0.2 * torch.rand(1, 8, 100_000, generator=g),
                                   -(0.5 + torch.rand(8, 4, generator=g)), g),
               lambda: _complex_row(g)]
-    out = ["| check | triton | mamba_ssm | reference |", "|---|---|---|---|"]
+    out = ["| check | lab | mamba_ssm | reference |", "|---|---|---|---|"]
     for check in checks:
         try:
             out.append(check())
@@ -357,20 +378,20 @@ def extra_checks(peers, small):
     return out
 
 
-def format_table(rows, copy_gbs):
+def format_table(rows, copy_gbs, base):
     head = ("| batch, D, N, L | method | rel. err | fwd ms | fwd GB/s | fwd % copy | fwd+bwd ms | fwd+bwd GB/s "
-            "| fwd+bwd % copy | triton speed-up fwd | triton speed-up fwd+bwd |")
+            f"| fwd+bwd % copy | {base} speed-up fwd | {base} speed-up fwd+bwd |")
     out = [head, "|" + "---|" * 11]
     for size, b_fwd, b_all, results in rows:
-        tri = results.get("triton", {})
+        tri = results.get(base, {})
         for name, r in results.items():
             label = ", ".join(map(str, size))
             if "fail" in r:
                 out.append(f"| {label} | {name} | {r.get('err', float('nan')):.1e} | {r['fail']} |" + " |" * 7)
                 continue
             mark = "~" if r["extrap"] else ""
-            su_f = f"{r['fwd'] / tri['fwd']:.1f}×" if "fwd" in tri and name != "triton" else ""
-            su_a = f"{r['all'] / tri['all']:.1f}×" if "all" in tri and name != "triton" else ""
+            su_f = f"{r['fwd'] / tri['fwd']:.1f}×" if "fwd" in tri and name != base else ""
+            su_a = f"{r['all'] / tri['all']:.1f}×" if "all" in tri and name != base else ""
             gf, ga = b_fwd / r["fwd"] / 1e6, b_all / r["all"] / 1e6
             out.append(f"| {label} | {name} | {r['err']:.1e} | {mark}{r['fwd']:.3f} | {gf:.0f} | {gf / copy_gbs:.0%} | "
                        f"{mark}{r['all']:.3f} | {ga:.0f} | {ga / copy_gbs:.0%} | {su_f} | {su_a} |")
@@ -398,12 +419,14 @@ def main(argv=None):
     p.add_argument("--verify-batch", type=int, default=2, help="sequences checked against float64 (default 2)")
     p.add_argument("--loop-max-len", type=int, default=256, help="steps of the reference loop actually timed")
     p.add_argument("--tol", type=float, default=1e-4, help="largest relative error that passes verification")
-    p.add_argument("--sweep", action="store_true", help="also time the Triton kernels at the SWEEP configurations")
+    p.add_argument("--sweep", action="store_true", help="also time the kernels at the SWEEPS configurations")
+    p.add_argument("--sweep-kernels", choices=("gluon", "triton"), default="gluon", help="which kernels --sweep times")
     p.add_argument("--sweep-only", action="store_true",
                    help="only the configuration sweep (each configuration checked against the default one)")
-    p.add_argument("--fwd-configs", nargs="*", type=_config, default=FWD_SWEEP, help="BD,T,warps ... for --sweep")
-    p.add_argument("--bwd-configs", nargs="*", type=_config, default=BWD_SWEEP, help="BD,T,warps ... for --sweep")
-    p.add_argument("--methods", nargs="*", help="time only these (triton loop doubling mambapy mamba_ssm)")
+    p.add_argument("--fwd-configs", nargs="*", type=_config, help="configurations for --sweep (default SWEEPS)")
+    p.add_argument("--bwd-configs", nargs="*", type=_config, help="configurations for --sweep (default SWEEPS)")
+    p.add_argument("--methods", nargs="*", help="time only these (gluon triton loop doubling mambapy mamba_ssm)")
+    p.add_argument("--base", help="the method the speed-up columns compare to (default gluon on CUDA)")
     p.add_argument("--out", help="also write the report to this file")
     args = p.parse_args(argv)
     if args.device == "cpu" and "TRITON_INTERPRET" not in os.environ:

@@ -1,4 +1,5 @@
-"""The scan engine: diagonal (selective) state-space recurrences, a PyTorch reference and Triton kernels.
+"""The scan engine: diagonal (selective) state-space recurrences, a PyTorch reference and GPU kernels (Gluon
+for real float32 scans on CUDA, Triton for the rest and under the interpreter).
 
 Knows nothing of models or signals. ``from kernels import selective_scan``.
 """

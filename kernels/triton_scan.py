@@ -1,4 +1,6 @@
-"""Triton kernels of the scan engine (docs/design.md §2): the fast path of :func:`kernels.selective_scan`.
+"""Triton kernels of the scan engine (docs/design.md §2): the GPU path of :func:`kernels.selective_scan` for complex
+and float64 scans, for grouped shapes the Gluon kernels (:mod:`kernels.gluon_scan`) do not take, and, under
+``TRITON_INTERPRET=1``, on the CPU.
 
 Forward, for batch b, channel d, state n, step t (h_0 = 0; the paper's eqs. (2)-(5), Δ per channel as Mamba/S6
 eq. (14f), per state as Mamba-Δ⊤ eq. (15), or one scalar as Mamba-2 eq. (14f right)):

@@ -1,6 +1,8 @@
-"""Triton scan kernels (kernels/triton_scan.py through kernels.selective_scan) against the float64 reference.
+"""Triton scan kernels (kernels/triton_scan.py) against the float64 reference.
 
-On a machine without CUDA the kernels run under the Triton interpreter (TRITON_INTERPRET=1, set here if unset).
+On a machine without CUDA the kernels run under the Triton interpreter (TRITON_INTERPRET=1, set here if unset). The
+comparisons force the Triton kernels (``kernels="triton"``), which on CUDA would otherwise leave real float32 scans
+to the Gluon kernels (tested in test_scan_gluon.py); the dispatch tests go through kernels.selective_scan.
 Every output the kernels must write is poisoned with NaN first (triton_scan.POISON), so an unwritten element fails.
 
 Tolerances (‖out − ref‖ / ‖ref‖, the reference in float64 on float64 copies of the same inputs):
@@ -18,6 +20,7 @@ if not torch.cuda.is_available():
 
 from kernels import selective_scan  # noqa: E402
 from kernels import triton_scan  # noqa: E402
+from kernels.autograd import selective_scan_triton  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: (2e-5, 1e-4), torch.float64: (1e-11, 1e-11)}
@@ -56,7 +59,10 @@ def _as_real(x):
 def run(args, backend, device, seed=1, **opts):
     """(y, h_L, grads of Σ y·gy + Σ h_L·gh for every input) for one backend."""
     args = [None if a is None else a.detach().to(device).requires_grad_() for a in args]
-    y, h = selective_scan(*args, **opts, return_last_state=True, backend=backend)
+    if backend == "triton":
+        y, h = selective_scan_triton(*args, **opts, return_last_state=True, kernels="triton")
+    else:
+        y, h = selective_scan(*args, **opts, return_last_state=True, backend=backend)
     g = torch.Generator().manual_seed(seed)
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64).to(device, y.dtype)
     gh = torch.randn(_as_real(h).shape, generator=g, dtype=torch.float64).to(device, _as_real(h).dtype)

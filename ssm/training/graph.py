@@ -32,8 +32,14 @@ class GraphedStep:
         with torch.no_grad():
             for t, v in zip(state, saved):
                 t.copy_(v)
+        # captured on the caller's stream when it has its own (groups trained side by side, each on a stream):
+        # library workspaces (cuBLAS) belong to the capture stream, and graphs captured on one shared stream would
+        # write the same workspace when they replay concurrently; on the default stream, which cannot capture,
+        # torch's own capture stream serves
+        current = torch.cuda.current_stream()
+        own = None if current == torch.cuda.default_stream() else current
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, stream=own):
             step_fn()
 
     def __call__(self) -> None:
