@@ -111,7 +111,7 @@ def plot_recall_figure(summary: list, path, title: str = ""):
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 1, 3.4 * rows), squeeze=False,
                              layout="constrained")
     for ax, s in zip(axes.ravel(), summary):
-        xs = sorted({c["x"] for c in s["cells"]})
+        xs = sorted({c["x"] for c in s["cells"]} | {r["x"] for r in s["per_x"]})   # columns without cells too
         pos = {x: i for i, x in enumerate(xs)}
         sc = ax.scatter([pos[c["x"]] for c in s["cells"]], [c["d"] for c in s["cells"]],
                         c=[c["best"] for c in s["cells"]], cmap="viridis", vmin=0, vmax=1, s=80, edgecolors="grey")

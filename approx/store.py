@@ -243,3 +243,33 @@ class Store:
             statements.append(("DELETE FROM checkpoints WHERE key = ?", (self.key(checkpoint),)))
         self._write(statements)
         return [row[0] for row in rows]
+
+    def copy_to(self, dst, *, max_blob_bytes: int | None = None) -> dict:
+        """Copy this store into a new file ``dst`` (which must not exist), for carrying between machines.
+
+        With ``max_blob_bytes``, results keep their records but lose stored weights (``arrays``) larger than
+        that, and checkpoints larger than that are left out (their units start again where the copy is used).
+        Returns ``{"results": n, "weights_dropped": n, "checkpoints": n, "checkpoints_dropped": n}``."""
+        dst = Path(dst)
+        if dst.exists():
+            raise ValueError(f"cannot copy store to {str(dst)!r}: the file exists")
+        try:
+            self._db.execute("VACUUM INTO ?", (str(dst),))
+            db = sqlite3.connect(str(dst), isolation_level=None)
+            try:
+                limit = -1 if max_blob_bytes is None else int(max_blob_bytes)
+                big = "? >= 0 AND length({}) > ?"
+                dropped = db.execute("UPDATE results SET arrays = NULL WHERE " + big.format("arrays"),
+                                     (limit, limit)).rowcount
+                ck_dropped = db.execute("DELETE FROM checkpoints WHERE " + big.format("state"), (limit, limit)).rowcount
+                if dropped or ck_dropped:
+                    db.execute("VACUUM")
+                counts = {"results": db.execute("SELECT COUNT(*) FROM results").fetchone()[0],
+                          "weights_dropped": dropped,
+                          "checkpoints": db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0],
+                          "checkpoints_dropped": ck_dropped}
+            finally:
+                db.close()
+        except sqlite3.Error as e:
+            raise ValueError(f"cannot copy store {str(self.path)!r} to {str(dst)!r}: {e}") from None
+        return counts

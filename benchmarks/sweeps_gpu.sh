@@ -13,7 +13,8 @@
 # 295 s, at T = 20 in 354 s. Each sweep's report (<name>.txt, its stderr, sweeps-log.txt with the seconds each took)
 # goes into $OUT/reports.tar.gz, the store gzipped and split into 15 MB parts to $OUT/store.gz.part-* (restore with
 # `cat store.gz.part-* | gunzip > STORE_DIR/runs.sqlite`). Carried wheels in .whl/ (pywavelets) are installed
-# first. Several calls may run side by side with different STORE_DIR and OUT; DEVICE=cpu tries a sweep on the CPU.
+# first. STORE_MAX_MB=m ships a copy of the store without the weights and checkpoints over m MiB each (the records all
+# stay; a group whose checkpoint is dropped starts again). Several calls may run side by side with different STORE_DIR and OUT; DEVICE=cpu tries a sweep on the CPU.
 set -uo pipefail
 STORE_DIR=${1:?usage: OUT=dir bash benchmarks/sweeps_gpu.sh STORE_DIR [PROCS] [SECONDS] ['SWEEP' ...]}
 PROCS=${2:-4}
@@ -46,8 +47,15 @@ for sweep in "${SWEEPS[@]}"; do
     > "$LOGS/$name.txt" 2> "$LOGS/$name-err.txt"
   echo "$sweep: exit $? after $(( $(date +%s) - begin )) s on $PROCS processes" >> "$LOGS/sweeps-log.txt"
 done
-tar czf "$OUT/reports.tar.gz" -C "$LOGS" .
-gzip -c "$STORE_DIR/runs.sqlite" | split -b 15000000 - "$OUT/store.gz.part-"
+SHIP="$STORE_DIR/runs.sqlite"
+if [ -n "${STORE_MAX_MB:-}" ]; then
+  SHIP="$LOGS/runs.sqlite"
+  python3 -c 'import sys; from approx.store import Store
+with Store(sys.argv[1]) as s: print("store shipped:", s.copy_to(sys.argv[2], max_blob_bytes=int(float(sys.argv[3]) * 2**20)))' \
+    "$STORE_DIR/runs.sqlite" "$SHIP" "$STORE_MAX_MB" >> "$LOGS/sweeps-log.txt" 2>&1
+fi
+tar czf "$OUT/reports.tar.gz" -C "$LOGS" --exclude runs.sqlite .
+gzip -c "$SHIP" | split -b 15000000 - "$OUT/store.gz.part-"
 cat "$LOGS/sweeps-device.txt" "$LOGS/sweeps-log.txt"
 for sweep in "${SWEEPS[@]}"; do
   name=$(name_of "$sweep")

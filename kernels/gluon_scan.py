@@ -101,18 +101,12 @@ if AVAILABLE:
         return dl3, raw
 
     @gluon.jit
-    def _fwd_kernel(u, dlt, Ar, Bp, Cp, Dv, y, h_out, ck,
-                    D, N, L, G, CPG, n_chunks,
-                    DELTA_MODE: gl.constexpr, INPUT_DELTA: gl.constexpr, SOFTPLUS: gl.constexpr,
-                    HAS_D: gl.constexpr, SAVE_CKPT: gl.constexpr, SAVE_LAST: gl.constexpr,
-                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr):
-        """y (batch, D, L); grid (batch, cdiv(D, BD))."""
+    def _indices(pid_d, D, N, BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr):
+        """A program's channel, state and step indices in the three slices of L3, with their masks: d_h, n_h
+        index the (BD, BN) state tile, d_t, j_d the (BD, T) tiles, n_t, j_n the (BN, T) tiles."""
         LH: gl.constexpr = gl.SliceLayout(2, L3)
         LDT: gl.constexpr = gl.SliceLayout(1, L3)
         LNT: gl.constexpr = gl.SliceLayout(0, L3)
-        pid_b = gl.program_id(0)
-        pid_d = gl.program_id(1)
-        grp = (pid_d * BD) // CPG
         d_h = pid_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LH))
         n_h = gl.arange(0, BN, layout=gl.SliceLayout(0, LH))
         d_t = pid_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDT))
@@ -121,8 +115,39 @@ if AVAILABLE:
         j_n = gl.arange(0, T, layout=gl.SliceLayout(0, LNT))
         md_h = d_h < D
         m_dn = md_h[:, None] & (n_h < N)[None, :]
-        md_t = d_t < D
-        mn_t = n_t < N
+        return d_h, n_h, d_t, j_d, n_t, j_n, md_h, m_dn, d_t < D, n_t < N
+
+    @gluon.jit
+    def _chunk_inputs(u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
+                      T: gl.constexpr, DELTA_MODE: gl.constexpr, SOFTPLUS: gl.constexpr, INPUT_DELTA: gl.constexpr):
+        """Chunk c's inputs: its steps t_d and mask m_dt of the (BD, T) tiles, u, Δ (:func:`_delta_tile`), B and C
+        as (1, BN, T) tiles, and the input's coefficient u (times Δ with ``INPUT_DELTA``) as a (BD, ·, T) tile."""
+        t_d = c * T + j_d
+        t_n = c * T + j_n
+        m_dt = md_t[:, None] & (t_d < L)[None, :]
+        m_nt = mn_t[:, None] & (t_n < L)[None, :]
+        uu = gl.load(u + rows + t_d[None, :], mask=m_dt, other=0.0)
+        dl3, raw = _delta_tile(dlt, pid_b, grp, d_t, md_t, n_t, mn_t, t_d, t_n, D, N, L, G, DELTA_MODE, SOFTPLUS)
+        bb = gl.load(Bp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
+        cc = gl.load(Cp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
+        coef = uu[:, None, :]
+        if INPUT_DELTA:
+            coef = coef * dl3
+        return t_d, m_dt, uu, dl3, raw, bb, cc, coef
+
+    @gluon.jit
+    def _fwd_kernel(u, dlt, Ar, Bp, Cp, Dv, y, h_out, ck,
+                    D, N, L, G, CPG, n_chunks,
+                    DELTA_MODE: gl.constexpr, INPUT_DELTA: gl.constexpr, SOFTPLUS: gl.constexpr,
+                    HAS_D: gl.constexpr, SAVE_CKPT: gl.constexpr, SAVE_LAST: gl.constexpr,
+                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr):
+        """y (batch, D, L); grid (batch, cdiv(D, BD))."""
+        LH: gl.constexpr = gl.SliceLayout(2, L3)
+        LDT: gl.constexpr = gl.SliceLayout(1, L3)
+        pid_b = gl.program_id(0)
+        pid_d = gl.program_id(1)
+        grp = (pid_d * BD) // CPG
+        d_h, n_h, d_t, j_d, n_t, j_n, md_h, m_dn, md_t, mn_t = _indices(pid_d, D, N, BD, BN, T, L3)
         a2 = gl.load(Ar + d_h[:, None] * N + n_h[None, :], mask=m_dn, other=0.0) * 1.4426950408889634
         LD: gl.constexpr = gl.SliceLayout(1, LDT)
         j3 = j_n[None, :][None, :, :]
@@ -138,18 +163,9 @@ if AVAILABLE:
             hc = gl.exp2(ell) * s
             if SAVE_CKPT:
                 gl.store(ck + (pid_b * n_chunks + c) * D * BN + ck_off, hc, mask=md_h[:, None])
-            t_d = c * T + j_d
-            t_n = c * T + j_n
-            m_dt = md_t[:, None] & (t_d < L)[None, :]
-            m_nt = mn_t[:, None] & (t_n < L)[None, :]
-            uu = gl.load(u + rows + t_d[None, :], mask=m_dt, other=0.0)
-            dl3, raw = _delta_tile(dlt, pid_b, grp, d_t, md_t, n_t, mn_t, t_d, t_n, D, N, L, G,
-                                   DELTA_MODE, SOFTPLUS)
-            bb = gl.load(Bp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
-            cc = gl.load(Cp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
-            coef = uu[:, None, :]
-            if INPUT_DELTA:
-                coef = coef * dl3
+            t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
+                u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
+                T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
             # the chunk from zero (q) and its decay (p), step by step inside the thread; h_t = p_t·h_c + q_t
             q = gl.zeros((BD, BN), gl.float32, LH)
             p = gl.full((BD, BN), 1.0, gl.float32, LH)
@@ -186,21 +202,11 @@ if AVAILABLE:
         ...); dA (batch, D, N) and dD (batch, D) per batch element."""
         LH: gl.constexpr = gl.SliceLayout(2, L3)
         LDT: gl.constexpr = gl.SliceLayout(1, L3)
-        LNT: gl.constexpr = gl.SliceLayout(0, L3)
         pid_b = gl.program_id(0)
         pid_d = gl.program_id(1)
         grp = (pid_d * BD) // CPG
         part = pid_b * gl.num_programs(1) + pid_d
-        d_h = pid_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LH))
-        n_h = gl.arange(0, BN, layout=gl.SliceLayout(0, LH))
-        d_t = pid_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LDT))
-        j_d = gl.arange(0, T, layout=gl.SliceLayout(0, LDT))
-        n_t = gl.arange(0, BN, layout=gl.SliceLayout(1, LNT))
-        j_n = gl.arange(0, T, layout=gl.SliceLayout(0, LNT))
-        md_h = d_h < D
-        m_dn = md_h[:, None] & (n_h < N)[None, :]
-        md_t = d_t < D
-        mn_t = n_t < N
+        d_h, n_h, d_t, j_d, n_t, j_n, md_h, m_dn, md_t, mn_t = _indices(pid_d, D, N, BD, BN, T, L3)
         a_off = d_h[:, None] * N + n_h[None, :]
         aa = gl.load(Ar + a_off, mask=m_dn, other=0.0)
         a2 = aa * 1.4426950408889634
@@ -222,20 +228,11 @@ if AVAILABLE:
         ck_off = d_h[:, None] * BN + n_h[None, :]
         for i in range(n_chunks):
             c = n_chunks - 1 - i
-            t_d = c * T + j_d
-            t_n = c * T + j_n
-            m_dt = md_t[:, None] & (t_d < L)[None, :]
-            m_nt = mn_t[:, None] & (t_n < L)[None, :]
-            uu = gl.load(u + rows + t_d[None, :], mask=m_dt, other=0.0)
+            t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
+                u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
+                T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
             g = gl.load(dy + rows + t_d[None, :], mask=m_dt, other=0.0)
-            dl3, raw = _delta_tile(dlt, pid_b, grp, d_t, md_t, n_t, mn_t, t_d, t_n, D, N, L, G,
-                                   DELTA_MODE, SOFTPLUS)
-            bb = gl.load(Bp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
-            cc = gl.load(Cp + bc_rows + t_n[None, :], mask=m_nt, other=0.0)[None, :, :]
             h0 = gl.load(ck + (pid_b * n_chunks + c) * D * BN + ck_off, mask=md_h[:, None], other=0.0)
-            coef = uu[:, None, :]
-            if INPUT_DELTA:
-                coef = coef * dl3
             # h_t rebuilt from the chunk's start, step by step inside the thread (a_t kept for the adjoint)
             h = h0
             at = gl.zeros((BD, BN, T), gl.float32, L3)

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from approx.plots_training import plot_recall_figure
 from conftest import run_cli as run
 from ssm.constructions.mqar import jl_dim
 from ssm.training import figures
@@ -70,10 +71,20 @@ def test_summary_reads_best_of_seeds_smallest_solving_d_and_separation():
     assert figures.delta_t_vs_mamba(summary) == [{"n_rule": "4|V|", "cells": 6, "dt_at_least": pytest.approx(1 / 3)}]
 
 
+def test_the_heat_map_draws_a_panel_whose_columns_are_not_all_measured(tmp_path):
+    """A stored figure measured in part (here |V| = 10 only) still has every column's theory line to draw."""
+    chosen = figures.panels("fig3", xs=[5, 10])
+    cells = [c for c in figures.figure_runs(chosen, Recipe(epochs=1), seeds=[0], d=[8, 24]) if c[1] == 10]
+    summary = figures.summarise(cells, _fake(cells, lambda p, x, d, seed: 0.5))
+    assert {r["x"] for s in summary for r in s["per_x"]} == {5, 10} and {c["x"] for c in summary[0]["cells"]} == {10}
+    out = plot_recall_figure(summary, tmp_path / "fig.png")
+    assert out.stat().st_size > 0
+
+
 def test_fig2_counts_its_runs():
     cells = figures.figure_runs(figures.panels("fig2"), Recipe())
     want = sum(len(p.xs) * len(p.grid) * 7 for p in figures.FIGURES["fig2"])
-    assert len(cells) == want == 4 * 7 * (8 + 8 + 7)
+    assert len(cells) == want == 4 * 7 * (10 + 10 + 7)
     assert {c[3].task.kappa for c in cells} == {4, 8, 16, 32}
     assert {c[3].model.conv for c in cells} == {4} and {c[3].model.name for c in cells} == {"mamba", "mamba2",
                                                                                              "mamba-s4d"}

@@ -103,3 +103,26 @@ def test_checkpoints_replace_and_finish_deletes_them_with_the_results_written(tm
         assert keys == [config_hash({"kind": "train", "m": 1}), config_hash({"kind": "train", "m": 2})]
         assert [c for _, c in s.configs("train")] == [{"kind": "train", "m": 1}, {"kind": "train", "m": 2}]
         assert np.array_equal(s.get({"kind": "train", "m": 1})[1]["w"], np.arange(3))
+
+
+def test_copy_to_keeps_records_and_drops_only_blobs_over_the_limit(tmp_path):
+    small, big = np.zeros(4), np.arange(5000.0)
+    with Store(tmp_path / "runs.sqlite") as s:
+        s.put({"kind": "a", "i": 1}, {"v": 1}, {"w": small})
+        s.put({"kind": "a", "i": 2}, {"v": 2}, {"w": big})
+        s.put_checkpoint({"kind": "a", "i": 3}, b"x" * 10, {"step": 1})
+        s.put_checkpoint({"kind": "a", "i": 4}, b"x" * 100_000, {"step": 2})
+        whole = s.copy_to(tmp_path / "whole.sqlite")
+        slim = s.copy_to(tmp_path / "slim.sqlite", max_blob_bytes=20_000)
+        with pytest.raises(ValueError, match="exists"):
+            s.copy_to(tmp_path / "slim.sqlite")
+    assert whole == {"results": 2, "weights_dropped": 0, "checkpoints": 2, "checkpoints_dropped": 0}
+    assert slim == {"results": 2, "weights_dropped": 1, "checkpoints": 1, "checkpoints_dropped": 1}
+    with Store(tmp_path / "slim.sqlite") as c:
+        assert np.array_equal(c.get({"kind": "a", "i": 1})[1]["w"], small)
+        assert c.get({"kind": "a", "i": 2}) == ({"v": 2}, {})          # the record stays, the weights go
+        assert c.get_checkpoint({"kind": "a", "i": 3}) == (b"x" * 10, {"step": 1})
+        assert c.get_checkpoint({"kind": "a", "i": 4}) is None
+    with Store(tmp_path / "whole.sqlite") as c:
+        assert np.array_equal(c.get({"kind": "a", "i": 2})[1]["w"], big)
+        assert c.get_checkpoint({"kind": "a", "i": 4})[1] == {"step": 2}

@@ -16,7 +16,10 @@ from approx.store import Store
 from signals.tasks import make_task
 from ssm.models import make_model_config
 from ssm.training import Recipe, Run, run_sweep
+from ssm.models import build
+from ssm.training.data import GroupData
 from ssm.training.ensemble import EnsembleTrainer
+from ssm.training.graph import WARMUP_STEPS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -220,3 +223,42 @@ def test_groups_on_their_own_cuda_streams_end_as_they_end_alone(tmp_path):
         assert x["record"]["metrics"]["steps"] == y["record"]["metrics"]["steps"]
         for k in x["arrays"]:
             np.testing.assert_allclose(x["arrays"][k], y["arrays"][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+
+def test_the_step_runs_past_an_epochs_last_batch_without_indexing_out_of_range():
+    """Capturing the step in a CUDA graph first runs it a few times and then undoes those steps; a run resumed at
+    an epoch's last step ran them past the end of the epoch's batch order, which indexed out of range."""
+    run = runs()[0]
+    data = GroupData([run.task] * 2, RECIPE)
+    model = build(run.model, vocab_size=run.task.vocab_size, num_classes=run.task.num_classes, length=data.length)
+    trainer = EnsembleTrainer(model, data, RECIPE, [0, 1], graph=False)
+    trainer._start_epoch()
+    trainer.position.fill_(RECIPE.steps_per_epoch - 1)
+    for _ in range(WARMUP_STEPS):
+        trainer._step()
+    assert int(trainer.position) == RECIPE.steps_per_epoch - 1 + WARMUP_STEPS
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+@pytest.mark.parametrize("graph", [False, True])
+def test_a_run_resumed_at_an_epochs_last_step_ends_as_an_uninterrupted_one(tmp_path, graph):
+    whole = run_sweep(runs()[:2], store=tmp_path / "whole.sqlite", device="cuda", graph=graph, progress=False)
+    path = tmp_path / "cut.sqlite"
+    original, calls = EnsembleTrainer.step, {"n": 0}
+
+    def step(self):
+        calls["n"] += 1
+        if calls["n"] == 2 * RECIPE.steps_per_epoch:
+            raise KeyboardInterrupt                 # before the second epoch's last step
+        original(self)
+
+    EnsembleTrainer.step = step
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(runs()[:2], store=path, device="cuda", graph=graph, checkpoint_every=1e9, progress=False)
+    finally:
+        EnsembleTrainer.step = original
+    with Store(path) as s:
+        assert [(p["epoch"], p["step"]) for _, p in s.checkpoints()] == [(1, RECIPE.steps_per_epoch - 1)]
+    same(whole, run_sweep(runs()[:2], store=path, device="cuda", graph=graph, progress=False))

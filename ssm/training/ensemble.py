@@ -115,7 +115,10 @@ class EnsembleTrainer:
     def _step(self) -> None:
         """One optimizer step of every member (no host synchronisation; captured as is in a CUDA graph)."""
         R, B = self.members, self.recipe.batch_size
-        rows = self.order.gather(1, (self.position * B + self.offsets).expand(R, B))
+        # modulo the set's size: a CUDA graph's warm-up steps (undone after capture) may run past the epoch's last
+        # batch when a run resumes near an epoch's end; the steps that count never do
+        index = (self.position * B + self.offsets).remainder(self.order.shape[1])
+        rows = self.order.gather(1, index.expand(R, B))
         batch = self.data.gather("train", rows)
         loss_sum, correct, count = member_losses(self.model, self.params, self.buffers, batch)
         loss = loss_sum / count.clamp(min=1)

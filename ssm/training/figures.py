@@ -37,7 +37,7 @@ PATIENCE = 10
 THEORIES = ("lem4", "step1")
 KAPPAS = (4, 8, 16, 32)
 INDUCTION_VOCABS = (5, 10, 20, 40)
-GRIDS = {"mamba": (16, 32, 64, 96, 128, 160, 192, 256), "mamba2": (16, 32, 64, 96, 128, 192, 256, 320),
+GRIDS = {"mamba": (4, 8, 16, 32, 64, 96, 128, 160, 192, 256), "mamba2": (4, 8, 16, 32, 64, 96, 128, 192, 256, 320),
          "mamba-s4d": (32, 64, 128, 256, 512, 1024, 2048), "induction": (4, 8, 16, 24, 32, 48, 64, 96, 128, 160)}
 
 #: state-size rules: name → N as a function of x (κ or |V|); ln is the natural log, rounded up
