@@ -13,8 +13,10 @@
 # 295 s, at T = 20 in 354 s. Each sweep's report (<name>.txt, its stderr, sweeps-log.txt with the seconds each took)
 # goes into $OUT/reports.tar.gz, the store gzipped and split into 15 MB parts to $OUT/store.gz.part-* (restore with
 # `cat store.gz.part-* | gunzip > STORE_DIR/runs.sqlite`). Carried wheels in .whl/ (pywavelets) are installed
-# first. STORE_MAX_MB=m ships a copy of the store without the weights and checkpoints over m MiB each (the records all
-# stay; a group whose checkpoint is dropped starts again). Several calls may run side by side with different STORE_DIR and OUT; DEVICE=cpu tries a sweep on the CPU.
+# first. STORE_MAX_MB=m ships a copy of the store without the weights and checkpoints over m MiB each (the records
+# all stay; a group whose checkpoint is dropped starts again): a store holding large models may otherwise exceed what
+# one call can bring back. Several calls may run side by side with different STORE_DIR and OUT; DEVICE=cpu tries a
+# sweep on the CPU.
 set -uo pipefail
 STORE_DIR=${1:?usage: OUT=dir bash benchmarks/sweeps_gpu.sh STORE_DIR [PROCS] [SECONDS] ['SWEEP' ...]}
 PROCS=${2:-4}
