@@ -14,9 +14,8 @@ import torch
 
 from approx.store import Store
 from signals.tasks import make_task
-from ssm.models import make_model_config
+from ssm.models import build, make_model_config
 from ssm.training import Recipe, Run, run_sweep
-from ssm.models import build
 from ssm.training.data import GroupData
 from ssm.training.ensemble import EnsembleTrainer
 from ssm.training.graph import WARMUP_STEPS
@@ -223,7 +222,6 @@ def test_groups_on_their_own_cuda_streams_end_as_they_end_alone(tmp_path):
         assert x["record"]["metrics"]["steps"] == y["record"]["metrics"]["steps"]
         for k in x["arrays"]:
             np.testing.assert_allclose(x["arrays"][k], y["arrays"][k], rtol=1e-5, atol=1e-6, err_msg=k)
-
 
 
 def test_the_step_runs_past_an_epochs_last_batch_without_indexing_out_of_range():
