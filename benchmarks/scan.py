@@ -43,12 +43,15 @@ from kernels.autograd import selective_scan_triton
 GPU_SIZES = [(16, 64, 16, 128), (16, 64, 64, 128), (16, 64, 32, 1024), (8, 1024, 16, 2048), (32, 1024, 16, 4096),
              (16, 2048, 8, 50, 64), (16, 64 * 144, 32, 100, 64)]
 CPU_SIZES = [(2, 4, 4, 16), (2, 8, 4, 33), (2, 8, 4, 20, 4)]
-# configurations tried by --sweep, by kernels: Triton (BD, T, warps); Gluon (NPT, T, warps) for the forward and
-# (NPT, T, warps) for the forward with checkpoints + backward (T the checkpoint interval; NPT, warps the backward's)
+# configurations tried by --sweep, by kernels: Triton (BD, T, warps); Gluon (NPT, T, warps, ring stages) for the
+# forward and (NPT, T, warps, ring stages) for the forward with checkpoints + backward (T the checkpoint interval; the
+# rest the backward's)
 SWEEPS = {"triton": {"fwd": [(16, 8, 2), (16, 4, 1), (8, 16, 4), (32, 4, 1), (32, 8, 2)],
                      "bwd": [(16, 8, 4), (8, 16, 4), (8, 8, 4), (32, 8, 4)]},
-          "gluon": {"fwd": [(4, 8, 4), (8, 8, 4), (8, 4, 4), (16, 4, 4), (16, 2, 4), (4, 8, 2), (8, 8, 2), (16, 4, 1)],
-                    "bwd": [(2, 8, 4), (4, 8, 4), (8, 4, 4), (8, 2, 4), (4, 4, 4), (16, 2, 4), (2, 8, 2), (4, 8, 2)]}}
+          "gluon": {"fwd": [(8, 8, 2, 1), (8, 8, 2, 2), (8, 8, 2, 3), (8, 8, 2, 4), (4, 8, 2, 3), (4, 8, 4, 3),
+                            (8, 8, 4, 3), (16, 4, 2, 3), (8, 4, 2, 4)],
+                    "bwd": [(4, 8, 2, 1), (4, 8, 2, 2), (4, 8, 2, 3), (2, 8, 2, 3), (2, 8, 4, 3), (4, 8, 4, 3),
+                            (4, 4, 2, 3)]}}
 
 
 def make_inputs(batch, dim, nstate, length, device, dtype=torch.float32, seed=0, groups=1):
@@ -265,18 +268,21 @@ def sweep(inputs, gy, size, copy_gbs, lines, args):
     configs = SWEEPS[args.sweep_kernels]
     u, delta, A, B, C, D = (x.detach() for x in inputs)
     b_fwd, b_all = minimal_bytes(*size)
-    _, _, ck = mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True)
+    y_base, _, ck = mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True)
     base = mod.scan_bwd(u, delta, A, B, C, D, gy, None, ck)
     for kind in ("fwd", "bwd"):
         for cfg in getattr(args, kind + "_configs") or configs[kind]:
-            fcfg, bcfg = cfg, (cfg if mod is triton_scan else (cfg[0], cfg[2]))
+            fcfg, bcfg = cfg, (cfg if mod is triton_scan else (cfg[0], cfg[2], *cfg[3:]))
             if kind == "bwd" and mod is gluon_scan:
-                fcfg = (gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)][0], cfg[1],
-                        gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)][1])
+                npt, warps, stages = gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)]
+                fcfg = (npt, cfg[1], warps, stages)
             try:
                 if kind == "fwd":
                     f_ms = bench(lambda: mod.scan_fwd(u, delta, A, B, C, D, config=fcfg), "cuda")
-                    line = f"fwd {f_ms:.3f} ms ({b_fwd / f_ms / 1e6 / copy_gbs:.0%} of copy)"
+                    y = mod.scan_fwd(u, delta, A, B, C, D, config=fcfg)[0]
+                    agree = float((y - y_base).norm() / y_base.norm())
+                    line = (f"fwd {f_ms:.3f} ms ({b_fwd / f_ms / 1e6 / copy_gbs:.0%} of copy); y vs the default "
+                            f"configuration: {agree:.1e}")
                 else:
                     _, _, ck = mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=fcfg)
                     fc_ms = bench(lambda: mod.scan_fwd(u, delta, A, B, C, D, save_ckpt=True, config=fcfg), "cuda")

@@ -20,6 +20,10 @@ s (a compensated sum) only the chunks' new inputs q_T·exp2(−ℓ), until |ℓ|
 state is materialised. A product of per-step factors that round to 1 (Δ = 1e-8) therefore never carries the decay
 from chunk to chunk: it lives in ℓ. One exponential per element, two per (channel, state) per chunk.
 
+Input ring (STAGES > 1, both kernels). A chunk's u, Δ, B, C (and the backward's dy) are copied with cp.async into a
+ring of STAGES shared-memory slots, STAGES − 1 chunks ahead of the one computing, instead of loaded when the chunk
+starts (:func:`_copy_chunk`, :func:`_chunk_from_ring`); the tiles and the arithmetic are those of the direct loads.
+
 Backward. The forward stores h_c at every chunk start (batch, L/T, D, BN); the backward walks the chunks from the
 last, rebuilds a_t and h_t step by step from h_c, then walks the steps backwards with the adjoint
 λ_t = g_t·C_t + κ, κ ← a_t·λ_t (h_{t−1} read from the rebuilt tile, h_c at the first step: nothing divides by a).
@@ -29,12 +33,15 @@ per group by PyTorch (deterministic).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 
 try:
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.ampere import async_copy
     AVAILABLE = True
 except ImportError:                                      # a triton without Gluon: the Triton kernels serve
     AVAILABLE = False
@@ -75,6 +82,22 @@ if AVAILABLE:
         return t, (t - total) - y
 
     @gluon.jit
+    def _delta_act(raw, m, DELTA_MODE: gl.constexpr, SOFTPLUS: gl.constexpr):
+        """Δ from its loaded values ``raw`` (mask m, the mode's shape (BD, T), (BN, T) or (T,)): softplus applied
+        when asked, as a tile broadcastable to (BD, BN, T)."""
+        if SOFTPLUS:
+            dl = gl.where(m, _softplus(raw), 0.0)
+        else:
+            dl = raw
+        if DELTA_MODE == 0:
+            dl3 = dl[:, None, :]
+        elif DELTA_MODE == 1:
+            dl3 = dl[None, :, :]
+        else:
+            dl3 = dl[None, :][None, :, :]
+        return dl3
+
+    @gluon.jit
     def _delta_tile(dlt, pid_b, grp, d_t, md_t, n_t, mn_t, t_d, t_n, D, N, L, G,
                     DELTA_MODE: gl.constexpr, SOFTPLUS: gl.constexpr):
         """The chunk's Δ as a tile broadcastable to (BD, BN, T) and its pre-activation (for the backward's
@@ -88,16 +111,7 @@ if AVAILABLE:
         else:
             m = t_n < L
             raw = gl.load(dlt + (pid_b * G + grp) * L + t_n, mask=m, other=0.0)
-        if SOFTPLUS:
-            dl = gl.where(m, _softplus(raw), 0.0)
-        else:
-            dl = raw
-        if DELTA_MODE == 0:
-            dl3 = dl[:, None, :]
-        elif DELTA_MODE == 1:
-            dl3 = dl[None, :, :]
-        else:
-            dl3 = dl[None, :][None, :, :]
+        dl3 = _delta_act(raw, m, DELTA_MODE, SOFTPLUS)
         return dl3, raw
 
     @gluon.jit
@@ -136,12 +150,96 @@ if AVAILABLE:
         return t_d, m_dt, uu, dl3, raw, bb, cc, coef
 
     @gluon.jit
+    def _ring(BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, STAGES: gl.constexpr,
+              DELTA_MODE: gl.constexpr):
+        """The shared-memory ring of a chunk's inputs: STAGES slots each of u (BD, T), Δ in its mode's shape, B and
+        C (BN, T). The layouts name a slot's axes."""
+        S2: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+        u_s = gl.allocate_shared_memory(gl.float32, [STAGES, BD, T], S2)
+        b_s = gl.allocate_shared_memory(gl.float32, [STAGES, BN, T], S2)
+        c_s = gl.allocate_shared_memory(gl.float32, [STAGES, BN, T], S2)
+        if DELTA_MODE == 0:
+            dl_s = gl.allocate_shared_memory(gl.float32, [STAGES, BD, T], S2)
+        elif DELTA_MODE == 1:
+            dl_s = gl.allocate_shared_memory(gl.float32, [STAGES, BN, T], S2)
+        else:
+            dl_s = gl.allocate_shared_memory(gl.float32, [STAGES, T], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+        return u_s, dl_s, b_s, c_s
+
+    @gluon.jit
+    def _copy_rows(dst, slot, src, c, pid_b, pid_d, D, L, BD: gl.constexpr, T: gl.constexpr, LC: gl.constexpr):
+        """Start the asynchronous copy (cp.async) of chunk c of the program's channels of a (batch, D, L) tensor
+        into ``dst``'s slot ``slot``, in the copy layout LC (16-byte row segments); steps outside [0, L) (chunks
+        before the first or past the last) are filled with zeros."""
+        j = c * T + gl.arange(0, T, layout=gl.SliceLayout(0, LC))
+        d = pid_d * BD + gl.arange(0, BD, layout=gl.SliceLayout(1, LC))
+        m = (d < D)[:, None] & ((j >= 0) & (j < L))[None, :]
+        async_copy.async_copy_global_to_shared(dst.index(slot), src + pid_b * D * L + d[:, None] * L + j[None, :],
+                                               mask=m)
+
+    @gluon.jit
+    def _copy_chunk(u_s, dl_s, b_s, c_s, slot, u, dlt, Bp, Cp, c, pid_b, pid_d, grp, D, N, L, G,
+                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, DELTA_MODE: gl.constexpr,
+                    LC: gl.constexpr):
+        """Start the asynchronous copies of chunk c's u, Δ, B and C into ring slot ``slot`` (:func:`_copy_rows`;
+        the caller commits the group)."""
+        _copy_rows(u_s, slot, u, c, pid_b, pid_d, D, L, BD, T, LC)
+        j = c * T + gl.arange(0, T, layout=gl.SliceLayout(0, LC))
+        m_j = (j >= 0) & (j < L)
+        n = gl.arange(0, BN, layout=gl.SliceLayout(1, LC))
+        m_n = (n < N)[:, None] & m_j[None, :]
+        bc = (pid_b * G + grp) * N * L + n[:, None] * L + j[None, :]
+        if DELTA_MODE == 0:
+            _copy_rows(dl_s, slot, dlt, c, pid_b, pid_d, D, L, BD, T, LC)
+        elif DELTA_MODE == 1:
+            async_copy.async_copy_global_to_shared(dl_s.index(slot), dlt + bc, mask=m_n)
+        else:
+            async_copy.async_copy_global_to_shared(dl_s.index(slot), dlt + (pid_b * G + grp) * L + j, mask=m_j)
+        async_copy.async_copy_global_to_shared(b_s.index(slot), Bp + bc, mask=m_n)
+        async_copy.async_copy_global_to_shared(c_s.index(slot), Cp + bc, mask=m_n)
+
+    @gluon.jit
+    def _chunk_from_ring(u_s, dl_s, b_s, c_s, slot, c, d_t, md_t, j_d, n_t, mn_t, j_n, L, T: gl.constexpr,
+                         DELTA_MODE: gl.constexpr, SOFTPLUS: gl.constexpr, INPUT_DELTA: gl.constexpr,
+                         L3: gl.constexpr, STAGES: gl.constexpr):
+        """As :func:`_chunk_inputs`, the tiles read from ring slot ``slot`` (filled by :func:`_copy_chunk`) once
+        its copies are done: at most STAGES − 2 groups still in flight, and seen by every thread after the
+        barrier, which also tells that the slot copied into next was read by all."""
+        async_copy.wait_group(STAGES - 2)
+        gl.thread_barrier()
+        LDT: gl.constexpr = gl.SliceLayout(1, L3)
+        LNT: gl.constexpr = gl.SliceLayout(0, L3)
+        t_d = c * T + j_d
+        t_n = c * T + j_n
+        m_dt = md_t[:, None] & (t_d < L)[None, :]
+        uu = u_s.index(slot).load(LDT)
+        if DELTA_MODE == 0:
+            raw = dl_s.index(slot).load(LDT)
+            m_dl = m_dt
+        elif DELTA_MODE == 1:
+            raw = dl_s.index(slot).load(LNT)
+            m_dl = mn_t[:, None] & (t_n < L)[None, :]
+        else:
+            raw = dl_s.index(slot).load(gl.SliceLayout(0, LNT))
+            m_dl = t_n < L
+        dl3 = _delta_act(raw, m_dl, DELTA_MODE, SOFTPLUS)
+        bb = b_s.index(slot).load(LNT)[None, :, :]
+        cc = c_s.index(slot).load(LNT)[None, :, :]
+        coef = uu[:, None, :]
+        if INPUT_DELTA:
+            coef = coef * dl3
+        return t_d, m_dt, uu, dl3, raw, bb, cc, coef
+
+    @gluon.jit
     def _fwd_kernel(u, dlt, Ar, Bp, Cp, Dv, y, h_out, ck,
                     D, N, L, G, CPG, n_chunks,
                     DELTA_MODE: gl.constexpr, INPUT_DELTA: gl.constexpr, SOFTPLUS: gl.constexpr,
                     HAS_D: gl.constexpr, SAVE_CKPT: gl.constexpr, SAVE_LAST: gl.constexpr,
-                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr):
-        """y (batch, D, L); grid (batch, cdiv(D, BD))."""
+                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr,
+                    STAGES: gl.constexpr, LC: gl.constexpr):
+        """y (batch, D, L); grid (batch, cdiv(D, BD)). With STAGES > 1 the chunks' inputs come through a ring of
+        STAGES shared-memory slots, chunk c + STAGES − 1 copied while chunk c computes; STAGES = 1 loads each chunk
+        when it is needed."""
         LH: gl.constexpr = gl.SliceLayout(2, L3)
         LDT: gl.constexpr = gl.SliceLayout(1, L3)
         pid_b = gl.program_id(0)
@@ -159,13 +257,27 @@ if AVAILABLE:
         rows = pid_b * D * L + d_t[:, None] * L
         bc_rows = (pid_b * G + grp) * N * L + n_t[:, None] * L
         ck_off = d_h[:, None] * BN + n_h[None, :]
+        if STAGES > 1:
+            u_s, dl_s, b_s, c_s = _ring(BD, BN, T, STAGES, DELTA_MODE)
+            for k in gl.static_range(STAGES - 1):
+                _copy_chunk(u_s, dl_s, b_s, c_s, k, u, dlt, Bp, Cp, k, pid_b, pid_d, grp, D, N, L, G,
+                            BD, BN, T, DELTA_MODE, LC)
+                async_copy.commit_group()
         for c in range(n_chunks):
             hc = gl.exp2(ell) * s
             if SAVE_CKPT:
                 gl.store(ck + (pid_b * n_chunks + c) * D * BN + ck_off, hc, mask=md_h[:, None])
-            t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
-                u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
-                T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
+            if STAGES > 1:
+                t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_from_ring(
+                    u_s, dl_s, b_s, c_s, c % STAGES, c, d_t, md_t, j_d, n_t, mn_t, j_n, L, T,
+                    DELTA_MODE, SOFTPLUS, INPUT_DELTA, L3, STAGES)
+                _copy_chunk(u_s, dl_s, b_s, c_s, (c + STAGES - 1) % STAGES, u, dlt, Bp, Cp, c + STAGES - 1,
+                            pid_b, pid_d, grp, D, N, L, G, BD, BN, T, DELTA_MODE, LC)
+                async_copy.commit_group()
+            else:
+                t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
+                    u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
+                    T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
             # the chunk from zero (q) and its decay (p), step by step inside the thread; h_t = p_t·h_c + q_t
             q = gl.zeros((BD, BN), gl.float32, LH)
             p = gl.full((BD, BN), 1.0, gl.float32, LH)
@@ -188,6 +300,8 @@ if AVAILABLE:
             s = gl.where(keep, s_k, h_end)
             comp = gl.where(keep, c_k, 0.0)
             ell = gl.where(keep, x2, 0.0)
+        if STAGES > 1:
+            async_copy.wait_group(0)             # the copies past the last chunk land before the program ends
         if SAVE_LAST:
             gl.store(h_out + pid_b * D * N + d_h[:, None] * N + n_h[None, :], gl.exp2(ell) * s, mask=m_dn)
 
@@ -196,10 +310,12 @@ if AVAILABLE:
                     D, N, L, G, CPG, n_chunks,
                     DELTA_MODE: gl.constexpr, INPUT_DELTA: gl.constexpr, SOFTPLUS: gl.constexpr,
                     HAS_D: gl.constexpr, HAS_DH: gl.constexpr,
-                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr, LR: gl.constexpr):
+                    BD: gl.constexpr, BN: gl.constexpr, T: gl.constexpr, L3: gl.constexpr, LR: gl.constexpr,
+                    STAGES: gl.constexpr, LC: gl.constexpr):
         """Gradients of :func:`_fwd_kernel` from its chunk-start states; grid (batch, cdiv(D, BD)), chunks last
         first. du, dΔ (channel mode) are stored; dB, dC, dΔ (state/scalar) as per-program partials (batch, blocks,
-        ...); dA (batch, D, N) and dD (batch, D) per batch element."""
+        ...); dA (batch, D, N) and dD (batch, D) per batch element. STAGES as in :func:`_fwd_kernel` (u, Δ, B, C and
+        dy through the ring, the chunks in the backward's order)."""
         LH: gl.constexpr = gl.SliceLayout(2, L3)
         LDT: gl.constexpr = gl.SliceLayout(1, L3)
         pid_b = gl.program_id(0)
@@ -226,12 +342,31 @@ if AVAILABLE:
         rows = pid_b * D * L + d_t[:, None] * L
         bc_rows = (pid_b * G + grp) * N * L + n_t[:, None] * L
         ck_off = d_h[:, None] * BN + n_h[None, :]
+        if STAGES > 1:
+            u_s, dl_s, b_s, c_s = _ring(BD, BN, T, STAGES, DELTA_MODE)
+            g_s = gl.allocate_shared_memory(gl.float32, [STAGES, BD, T], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+            for k in gl.static_range(STAGES - 1):
+                _copy_chunk(u_s, dl_s, b_s, c_s, k, u, dlt, Bp, Cp, n_chunks - 1 - k, pid_b, pid_d, grp, D, N, L,
+                            G, BD, BN, T, DELTA_MODE, LC)
+                _copy_rows(g_s, k, dy, n_chunks - 1 - k, pid_b, pid_d, D, L, BD, T, LC)
+                async_copy.commit_group()
         for i in range(n_chunks):
             c = n_chunks - 1 - i
-            t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
-                u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
-                T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
-            g = gl.load(dy + rows + t_d[None, :], mask=m_dt, other=0.0)
+            if STAGES > 1:
+                t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_from_ring(
+                    u_s, dl_s, b_s, c_s, i % STAGES, c, d_t, md_t, j_d, n_t, mn_t, j_n, L, T,
+                    DELTA_MODE, SOFTPLUS, INPUT_DELTA, L3, STAGES)
+                g = g_s.index(i % STAGES).load(LDT)
+                nxt = i + STAGES - 1
+                _copy_chunk(u_s, dl_s, b_s, c_s, nxt % STAGES, u, dlt, Bp, Cp, n_chunks - 1 - nxt, pid_b, pid_d,
+                            grp, D, N, L, G, BD, BN, T, DELTA_MODE, LC)
+                _copy_rows(g_s, nxt % STAGES, dy, n_chunks - 1 - nxt, pid_b, pid_d, D, L, BD, T, LC)
+                async_copy.commit_group()
+            else:
+                t_d, m_dt, uu, dl3, raw, bb, cc, coef = _chunk_inputs(
+                    u, dlt, Bp, Cp, c, rows, bc_rows, pid_b, grp, d_t, md_t, j_d, n_t, mn_t, j_n, D, N, L, G,
+                    T, DELTA_MODE, SOFTPLUS, INPUT_DELTA)
+                g = gl.load(dy + rows + t_d[None, :], mask=m_dt, other=0.0)
             h0 = gl.load(ck + (pid_b * n_chunks + c) * D * BN + ck_off, mask=md_h[:, None], other=0.0)
             # h_t rebuilt from the chunk's start, step by step inside the thread (a_t kept for the adjoint)
             h = h0
@@ -298,34 +433,40 @@ if AVAILABLE:
                 gl.store(ddlt + part * L + t_r, gdl, mask=t_r < L)
             gl.store(dB + part_off, _sum_channels(coef * lam, LR), mask=m_r)
             gl.store(dC + part_off, _sum_channels(g3 * hs, LR), mask=m_r)
+        if STAGES > 1:
+            async_copy.wait_group(0)
         gl.store(dA + pid_b * D * N + a_off, g_a, mask=m_dn)
         if HAS_D:
             gl.store(dD + pid_b * D + d_t, g_d, mask=md_t)
 
 
-#: The chunk length T (the backward's checkpoint interval, so shared by both kernels) and, per kernel, (NPT, W):
-#: states per thread and warps per program, by BN. A thread holds NPT·T elements per tile; a channel's states span
-#: TPN = BN/NPT lanes and a program BD = (32/TPN)·W channels. Measured on an H100 at (32, 1024, 16, 4096)
-#: (benchmarks/results/scan-h100.md): forward (8, 2) 1.68 ms against (4, 4) 2.88 ms; backward (4, 2) 5.44 ms
-#: against (2, 4) 9.01 ms.
+#: The chunk length T (the backward's checkpoint interval, so shared by both kernels) and, per kernel, (NPT, W[, S]):
+#: states per thread, warps per program and (forward) the input ring's stages. A thread holds NPT·T elements per
+#: tile; a channel's states span TPN = BN/NPT lanes and a program BD = (32/TPN)·W channels. Measured on an H100 at
+#: (32, 1024, 16, 4096) (benchmarks/results/scan-h100.md): forward (8, 2) 1.68 ms against (4, 4) 2.88 ms;
+#: backward (4, 2) 5.44 ms against (2, 4) 9.01 ms.
 CHUNK = 8
 CONFIGS = {
-    "fwd": {1: (1, 2), 2: (2, 2), 4: (4, 2), 8: (8, 2), 16: (8, 2), 32: (8, 2), 64: (8, 2)},
-    "bwd": {1: (1, 2), 2: (2, 2), 4: (4, 2), 8: (4, 2), 16: (4, 2), 32: (4, 2), 64: (4, 2)},
+    "fwd": {1: (1, 2, 1), 2: (2, 2, 1), 4: (4, 2, 1), 8: (8, 2, 1), 16: (8, 2, 1), 32: (8, 2, 1), 64: (8, 2, 1)},
+    "bwd": {1: (1, 2, 1), 2: (2, 2, 1), 4: (4, 2, 1), 8: (4, 2, 1), 16: (4, 2, 1), 32: (4, 2, 1), 64: (4, 2, 1)},
 }
 
 
+@functools.lru_cache(maxsize=None)
 def plan(dim: int, nstate: int, groups: int, per_group: int, kind: str, config=None):
-    """(BD, BN, T, num_warps, tile layout, channel-sum layout) of a launch, or None when this path cannot take the
-    shape: a channel block must lie in one group (BD divides a group's channels; fewer warps are tried first).
-    ``config`` = (NPT, T, W) overrides :data:`CONFIGS`."""
+    """(BD, BN, T, num_warps, tile layout, channel-sum layout, stages, copy layout) of a launch, or None when this
+    path cannot take the shape: a channel block must lie in one group (BD divides a group's channels; fewer warps
+    are tried first). ``config`` = (NPT, T, W[, S]) overrides :data:`CONFIGS`. Cached: a launch's host work is
+    what small scans cost."""
     if not AVAILABLE:
         return None
     bn = _pow2(nstate)
     if config is None:
-        (npt, warps), t = CONFIGS[kind][min(bn, 64)], CHUNK
+        npt, warps, *stages = CONFIGS[kind][min(bn, 64)]
+        t = CHUNK
     else:
-        npt, t, warps = config
+        npt, t, warps, *stages = config
+    stages = stages[0] if stages else 1
     npt = min(max(npt, bn // 32), bn)
     tpn = bn // npt
     tpd = 32 // tpn
@@ -339,7 +480,11 @@ def plan(dim: int, nstate: int, groups: int, per_group: int, kind: str, config=N
     tn = 32 // tt
     wn = max(1, min(warps, bn // tn))
     reduce = gl.BlockedLayout([tpd * warps, 1, 1], [1, tn, tt], [1, wn, warps // wn], [2, 1, 0])
-    return tpd * warps, bn, t, warps, layout, reduce
+    # the ring's copies of (rows, T) tiles: 16-byte segments of a row per thread
+    vec = min(t, 4)
+    lanes_t = min(t // vec, 32)
+    copy = gl.BlockedLayout([1, vec], [32 // lanes_t, lanes_t], [warps, 1], [1, 0])
+    return tpd * warps, bn, t, warps, layout, reduce, stages, copy
 
 
 def supported(u, delta, A, B, C, D) -> bool:
@@ -360,7 +505,7 @@ def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=Tru
     p = plan(dim, nstate, groups, per_group, "fwd", config)
     if p is None or (save_ckpt and plan(dim, nstate, groups, per_group, "bwd") is None):
         return None
-    bd, bn, t, warps, layout, _ = p
+    bd, bn, t, warps, layout, _, stages, copy = p
     n_chunks = triton.cdiv(length, t)
     f32 = torch.float32
     u_ = u.to(f32).contiguous()
@@ -373,21 +518,22 @@ def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=Tru
         dim, nstate, length, groups, per_group, n_chunks,
         DELTA_MODE=DELTA_MODE_ID[delta_mode], INPUT_DELTA=bool(input_delta), SOFTPLUS=bool(delta_softplus),
         HAS_D=D is not None, SAVE_CKPT=bool(save_ckpt), SAVE_LAST=bool(return_last_state),
-        BD=bd, BN=bn, T=t, L3=layout, num_warps=warps)
+        BD=bd, BN=bn, T=t, L3=layout, STAGES=stages, LC=copy, num_warps=warps)
     out_dtype = torch.promote_types(u.dtype, delta.dtype)
     return y.to(out_dtype), h_last, ((ck, None, t) if save_ckpt else None)
 
 
 def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", input_delta=True,
              delta_softplus=False, config=None):
-    """As :func:`kernels.triton_scan.scan_bwd` on the checkpoints of :func:`scan_fwd` (``config`` = (NPT, W))."""
+    """As :func:`kernels.triton_scan.scan_bwd` on the checkpoints of :func:`scan_fwd` (``config`` = (NPT, W[, S]))."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
     groups, per_group = _groups(B, dim)
     grouped = B.dim() == 4
     ck, _, t = ckpt
-    npt, warps = config or CONFIGS["bwd"][min(_pow2(nstate), 64)]
-    bd, bn, t, warps, layout, reduce = plan(dim, nstate, groups, per_group, "bwd", (npt, t, warps))
+    npt, warps, *stages = config or CONFIGS["bwd"][min(_pow2(nstate), 64)]
+    bd, bn, t, warps, layout, reduce, stages, copy = plan(dim, nstate, groups, per_group, "bwd",
+                                                          (npt, t, warps, *stages))
     n_chunks = triton.cdiv(length, t)
     f32 = torch.float32
     u_ = u.to(f32).contiguous()
@@ -408,7 +554,8 @@ def scan_bwd(u, delta, A, B, C, D, dy, dh_last, ckpt, *, delta_mode="channel", i
         dh_last.to(f32).contiguous() if dh_last is not None else None, ck,
         du, ddl, dA, dB, dC, dD, dim, nstate, length, groups, per_group, n_chunks,
         DELTA_MODE=DELTA_MODE_ID[delta_mode], INPUT_DELTA=bool(input_delta), SOFTPLUS=bool(delta_softplus),
-        HAS_D=D is not None, HAS_DH=dh_last is not None, BD=bd, BN=bn, T=t, L3=layout, LR=reduce, num_warps=warps)
+        HAS_D=D is not None, HAS_DH=dh_last is not None, BD=bd, BN=bn, T=t, L3=layout, LR=reduce, STAGES=stages,
+        LC=copy, num_warps=warps)
     if delta_mode != "channel":
         ddl = _sum_blocks(ddl, groups, grouped)
     return (du.to(u.dtype), ddl.to(delta.dtype), dA.sum(0).to(A.dtype), _sum_blocks(dB, groups, grouped).to(B.dtype),

@@ -85,6 +85,39 @@ def test_gluon_grouped_matches_reference(groups, per_group, nstate, length, mode
 
 
 @needs_cuda
+@pytest.mark.parametrize("stages", [2, 3, 4])
+@pytest.mark.parametrize("batch,dim,nstate,length,mode,softplus", [
+    (2, 37, 16, 33, "channel", True),     # odd length, a block past D
+    (1, 8, 4, 5, "state", False),         # one chunk, fewer than the ring's slots
+    (2, 24, 8, 100, "scalar", True),
+    (1, 16, 64, 257, "channel", False),
+])
+def test_gluon_kernels_through_the_input_ring_match_the_direct_loads(batch, dim, nstate, length, mode, softplus,
+                                                                     stages):
+    """The forward and backward with their inputs copied into a ring of ``stages`` shared-memory slots (cp.async)
+    give y, h_L, the chunk-start states and every gradient of the direct loads (stages = 1), and y within 2e-5 of
+    float64."""
+    from kernels import gluon_scan, selective_scan
+    args = make_inputs(batch, dim, nstate, length, mode, False, softplus=softplus, seed=stages + length)
+    opts = dict(delta_mode=mode, delta_softplus=softplus)
+    cuda = [None if a is None else a.cuda() for a in args]
+    bn = min(triton_scan._pow2(nstate), 64)
+    (npt, warps, _), (b_npt, b_warps, _) = gluon_scan.CONFIGS["fwd"][bn], gluon_scan.CONFIGS["bwd"][bn]
+    gy = torch.randn(cuda[0].shape, generator=torch.Generator().manual_seed(3)).cuda()
+    out = {}
+    for s in (stages, 1):
+        y, h, ckpt = gluon_scan.scan_fwd(*cuda, **opts, return_last_state=True, save_ckpt=True,
+                                         config=(npt, gluon_scan.CHUNK, warps, s))
+        grads = gluon_scan.scan_bwd(*cuda, gy, None, ckpt, **opts, config=(b_npt, b_warps, s))
+        out[s] = (y, h, ckpt[0]) + grads
+    for name, a, b in zip(("y", "h_L", "checkpoints") + NAMES[2:], out[stages], out[1]):
+        if b is not None:
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), name
+    ref = selective_scan(*[None if a is None else a.double() for a in args], **opts, backend="reference")
+    assert ((out[stages][0].cpu().double() - ref).norm() / ref.norm()).item() < TOL[torch.float32][0]
+
+
+@needs_cuda
 def test_gluon_tiny_delta_keeps_its_decay_over_a_long_sequence():
     """Δ = 1e-8 over L = 65 536: a product of per-step factors that round to 1 loses the decay (2.7e-4 relative
     drift); the carry's exponent keeps y within 1e-6 of float64."""
