@@ -441,7 +441,7 @@ if AVAILABLE:
 
 
 #: The chunk length T (the backward's checkpoint interval, so shared by both kernels) and, per kernel, (NPT, W[, S]):
-#: states per thread, warps per program and (forward) the input ring's stages. A thread holds NPT·T elements per
+#: states per thread, warps per program and the input ring's stages (1: no ring). A thread holds NPT·T elements per
 #: tile; a channel's states span TPN = BN/NPT lanes and a program BD = (32/TPN)·W channels. Measured on an H100 at
 #: (32, 1024, 16, 4096) (benchmarks/results/scan-h100.md): forward (8, 2) 1.68 ms against (4, 4) 2.88 ms;
 #: backward (4, 2) 5.44 ms against (2, 4) 9.01 ms.
