@@ -444,12 +444,25 @@ if AVAILABLE:
 #: states per thread, warps per program and the input ring's stages (1: no ring). A thread holds NPT·T elements per
 #: tile; a channel's states span TPN = BN/NPT lanes and a program BD = (32/TPN)·W channels. Measured on an H100 at
 #: (32, 1024, 16, 4096) (benchmarks/results/scan-h100.md): forward (8, 2) 1.68 ms against (4, 4) 2.88 ms;
-#: backward (4, 2) 5.44 ms against (2, 4) 9.01 ms.
+#: backward (4, 2) 5.44 ms against (2, 4) 9.01 ms. The forward's ring, measured on an H200
+#: (benchmarks/results/h200-2026-12-06/): at that size S = 1, 2, 3, 4 took 1.68, 1.30, 1.15, 1.13 ms (S = 3 kept,
+#: within 2% of S = 4 in three quarters of the shared memory); at (16, 64, 32, 1024) 0.171 against 0.112 ms; but
+#: at the trainer's (16, 9216, 32, 100, G = 64) 0.631 against 0.755 ms, the ring's S − 1 chunks of prologue being
+#: a large share of 13 chunks. So the ring is used from RING_MIN_LENGTH steps on. The backward's gained nothing
+#: (5.24 ms at S = 1, 5.37 at S = 2 and 3).
 CHUNK = 8
+RING_MIN_LENGTH = 256
 CONFIGS = {
-    "fwd": {1: (1, 2, 1), 2: (2, 2, 1), 4: (4, 2, 1), 8: (8, 2, 1), 16: (8, 2, 1), 32: (8, 2, 1), 64: (8, 2, 1)},
+    "fwd": {1: (1, 2, 1), 2: (2, 2, 1), 4: (4, 2, 1), 8: (8, 2, 3), 16: (8, 2, 3), 32: (8, 2, 3), 64: (8, 2, 3)},
     "bwd": {1: (1, 2, 1), 2: (2, 2, 1), 4: (4, 2, 1), 8: (4, 2, 1), 16: (4, 2, 1), 32: (4, 2, 1), 64: (4, 2, 1)},
 }
+
+
+def forward_config(nstate: int, length: int) -> tuple:
+    """The forward's default (NPT, T, W, S) for N states over L steps: :data:`CONFIGS`, without the input ring
+    (S = 1) below :data:`RING_MIN_LENGTH` steps."""
+    npt, warps, stages = CONFIGS["fwd"][min(_pow2(nstate), 64)]
+    return npt, CHUNK, warps, stages if length >= RING_MIN_LENGTH else 1
 
 
 @functools.lru_cache(maxsize=None)
@@ -502,7 +515,7 @@ def scan_fwd(u, delta, A, B, C, D=None, *, delta_mode="channel", input_delta=Tru
     batch, dim, length = u.shape
     nstate = A.shape[1]
     groups, per_group = _groups(B, dim)
-    p = plan(dim, nstate, groups, per_group, "fwd", config)
+    p = plan(dim, nstate, groups, per_group, "fwd", config or forward_config(nstate, length))
     if p is None or (save_ckpt and plan(dim, nstate, groups, per_group, "bwd") is None):
         return None
     bd, bn, t, warps, layout, _, stages, copy = p

@@ -153,6 +153,19 @@ def test_gluon_and_triton_kernels_agree():
         assert ((x - y).norm() / y.norm()).item() < 1e-5, name
 
 
+@pytest.mark.parametrize("nstate", [1, 5, 16, 64, 100])
+def test_the_forward_uses_its_input_ring_only_on_long_sequences(nstate):
+    """Below RING_MIN_LENGTH steps the forward loads directly (S = 1; the ring's prologue cost more than it hid at
+    the trainer's L = 100); from there on it takes CONFIGS' stages, which are > 1 from 8 states (padded) on."""
+    from kernels import gluon_scan
+    ring = gluon_scan.RING_MIN_LENGTH
+    bn = min(triton_scan._pow2(nstate), 64)
+    npt, warps, stages = gluon_scan.CONFIGS["fwd"][bn]
+    assert gluon_scan.forward_config(nstate, ring - 1) == (npt, gluon_scan.CHUNK, warps, 1)
+    assert gluon_scan.forward_config(nstate, ring) == (npt, gluon_scan.CHUNK, warps, stages)
+    assert (stages > 1) == (bn >= 8)
+
+
 def test_gluon_refuses_what_it_does_not_take():
     """Complex A (and any CPU tensor) is not the Gluon kernels' case: forcing them is refused with one line."""
     args = make_inputs(1, 4, 2, 5, "channel", True)

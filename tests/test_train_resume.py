@@ -141,7 +141,8 @@ TRAIN = ["train", "keep-nth", "--model", "mamba", "--pe", "--d", "4", "--n", "2"
 
 
 def cli(argv):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.Popen([sys.executable, "-m", "cli.main", *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -163,7 +164,7 @@ def test_a_killed_training_process_resumes_and_equals_an_uninterrupted_one(tmp_p
                 break
         time.sleep(0.05)
     proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {proc.stderr.read()}"
     out, err = reference.communicate(timeout=180)
     assert reference.returncode == 0, err
     resumed = cli(TRAIN + ["--store", str(cut)])
