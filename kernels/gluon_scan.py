@@ -23,6 +23,7 @@ from chunk to chunk: it lives in ℓ. One exponential per element, two per (chan
 Input ring (STAGES > 1, both kernels). A chunk's u, Δ, B, C (and the backward's dy) are copied with cp.async into a
 ring of STAGES shared-memory slots, STAGES − 1 chunks ahead of the one computing, instead of loaded when the chunk
 starts (:func:`_copy_chunk`, :func:`_chunk_from_ring`); the tiles and the arithmetic are those of the direct loads.
+By default only the forward uses it, and only from :data:`RING_MIN_LENGTH` steps on (:func:`forward_config`).
 
 Backward. The forward stores h_c at every chunk start (batch, L/T, D, BN); the backward walks the chunks from the
 last, rebuilds a_t and h_t step by step from h_c, then walks the steps backwards with the adjoint
