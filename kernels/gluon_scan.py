@@ -449,8 +449,9 @@ if AVAILABLE:
 #: (benchmarks/results/h200-2026-12-06/): at that size S = 1, 2, 3, 4 took 1.68, 1.30, 1.15, 1.13 ms (S = 3 kept,
 #: within 2% of S = 4 in three quarters of the shared memory); at (16, 64, 32, 1024) 0.171 against 0.112 ms; but
 #: at the trainer's (16, 9216, 32, 100, G = 64) 0.631 against 0.755 ms, the ring's S − 1 chunks of prologue being
-#: a large share of 13 chunks. So the ring is used from RING_MIN_LENGTH steps on. The backward's gained nothing
-#: (5.24 ms at S = 1, 5.37 at S = 2 and 3).
+#: a large share of 13 chunks. So the ring is used from RING_MIN_LENGTH steps on (slower measured at L = 100, faster
+#: from 1024; at 128 the scan is host-bound; not swept finer). The backward's gained nothing (5.24 ms at S = 1, 5.37
+#: at S = 2 and 3).
 CHUNK = 8
 RING_MIN_LENGTH = 256
 CONFIGS = {
