@@ -203,6 +203,9 @@ def run(args):
         for size in sizes:
             inputs = [a.requires_grad_() for a in make_inputs(*size[:4], device, groups=(size + (1,))[4])]
             sweep(inputs, torch.randn_like(inputs[0]), size, copy_gbs, lines, args)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write("\n".join(lines) + "\n")
         return
     for size in sizes:
         batch, dim, nstate, length, groups = (size + (1,))[:5]
@@ -274,8 +277,8 @@ def sweep(inputs, gy, size, copy_gbs, lines, args):
         for cfg in getattr(args, kind + "_configs") or configs[kind]:
             fcfg, bcfg = cfg, (cfg if mod is triton_scan else (cfg[0], cfg[2], *cfg[3:]))
             if kind == "bwd" and mod is gluon_scan:
-                npt, warps, stages = gluon_scan.CONFIGS["fwd"][min(triton_scan._pow2(A.shape[1]), 64)]
-                fcfg = (npt, cfg[1], warps, stages)
+                npt, _, warps, stages = gluon_scan.forward_config(A.shape[1], u.shape[-1])
+                fcfg = (npt, cfg[1], warps, stages)     # the default forward at the backward's checkpoint interval
             try:
                 if kind == "fwd":
                     f_ms = bench(lambda: mod.scan_fwd(u, delta, A, B, C, D, config=fcfg), "cuda")
