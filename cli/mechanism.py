@@ -290,8 +290,9 @@ def table1(rows, lengths, kappas, seeds, epochs, train_size, lr, device, store, 
         if not chosen:
             raise ValueError(f"the store {store!r} holds no complete cell of the study's Table 1 for this recipe")
     runs = study_table.runs(chosen, recipe, range(seeds))
+    # one ensemble per cell: the lengths differ 4×, and a group of all three would pad T = 128 and 256 to 512
     results = run_sweep(runs, store=store, device=device, checkpoint_every=checkpoint_every, concurrent=concurrent,
-                        progress=progress)
+                        max_members=seeds, progress=progress)
     if not distributed.is_main():
         return
     summary = study_table.summarise(chosen, results, seeds)

@@ -191,7 +191,7 @@ def test_simplified_mamba_refuses_sizes_it_cannot_read():
 
 def transformer_reference(p, tokens, cfg):
     """A Transformer member from torch.nn.functional: F.conv1d for the convolution, RoPE by complex rotation,
-    F.scaled_dot_product_attention (causal), pre-LN blocks."""
+    causal softmax attention written out, pre-LN blocks."""
     d, H, L = cfg.d, cfg.heads, tokens.shape[1]
     x = p["embedding"][tokens]
     if cfg.position == "learned":
@@ -211,7 +211,8 @@ def transformer_reference(p, tokens, cfg):
             turn = torch.polar(torch.ones_like(theta), theta)
             q, k = (torch.view_as_real(torch.view_as_complex(z.reshape(*z.shape[:-1], w // 2, 2).contiguous())
                                        * turn).flatten(-2) for z in (q, k))
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(*x.shape)
+        scores = (q @ k.transpose(-1, -2) / (d // H) ** 0.5).masked_fill(torch.ones(L, L).triu(1).bool(), -torch.inf)
+        o = (scores.softmax(-1) @ v).transpose(1, 2).reshape(*x.shape)
         x = x + F.linear(o, p[pre + "attn.out_proj"], p[pre + "attn.out_bias"])
         m = F.layer_norm(x, (d,), p[pre + "norm2.weight"], p[pre + "norm2.bias"])
         x = x + F.linear(F.gelu(F.linear(m, p[pre + "mlp.fc1"], p[pre + "mlp.fc1_bias"])), p[pre + "mlp.fc2"],

@@ -195,3 +195,28 @@ def test_initialisation_is_seeded_and_device_independent_of_dtype():
     a, b, c = model.init([1, 2]), model.init([1, 2]), model.init([2, 1], dtype=torch.float64)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(a[k][0], c[k][1].float()) for k in a)
+
+
+@pytest.mark.parametrize("rows_per_slice", [0, 1, 3, 256])
+@pytest.mark.parametrize("inner", [(16, 32), (), (7, 13), (4, 128)])
+def test_sliced_linear_equals_per_member_matmuls_and_their_gradients(monkeypatch, rows_per_slice, inner):
+    """x Wᵀ + b with the rows cut into slices against F.linear member by member, values and all three gradients,
+    in float64, for x (R, *inner, in) of 512, 1 and 91 = 7·13 rows."""
+    from ssm.models import stacked
+    monkeypatch.setattr(stacked, "ROWS_PER_SLICE", rows_per_slice)
+    R, n_in, n_out = 3, 5, 4
+    g = torch.Generator().manual_seed(len(inner) + rows_per_slice)
+    x = torch.randn(R, *inner, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(R, n_out, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(R, n_out, generator=g, dtype=torch.float64, requires_grad=True)
+    y = stacked.linear(x, w, b)
+    ref = torch.stack([F.linear(x[r], w[r], b[r]) for r in range(R)])
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    mine = torch.autograd.grad((y * weights).sum(), (x, w, b))
+    theirs = torch.autograd.grad((ref * weights).sum(), (x, w, b))
+    for a, e in zip(mine, theirs):
+        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-12)
+    rows = math.prod(inner)                  # the slices: the largest divisor of rows up to rows / ROWS_PER_SLICE
+    most = max(rows // rows_per_slice, 1) if rows_per_slice else 1
+    assert stacked._slices(rows) == max(k for k in range(1, most + 1) if rows % k == 0)

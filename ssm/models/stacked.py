@@ -159,12 +159,34 @@ def embed(tokens: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return torch.bmm(onehot, table).reshape(R, B, L, table.shape[2])
 
 
+#: rows of x per slice of the weight gradient's sum (0: one slice). The gradient of W in x Wᵀ sums over every row
+#: of x (batch·L of them per member); as one batched matmul with an item per member, a few thread blocks on a GPU
+#: run those long sums. Cut into S slices, the matmul has S items per member and the S partial gradients are summed
+#: after (benchmarks/train_step.py measures both).
+ROWS_PER_SLICE = 256
+
+
+def _slices(rows: int) -> int:
+    """The number of equal slices of ``rows`` rows: about rows / ROWS_PER_SLICE, a divisor of rows (1: none)."""
+    if not ROWS_PER_SLICE:
+        return 1
+    s = max(1, rows // ROWS_PER_SLICE)
+    while rows % s:
+        s -= 1
+    return s
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-member x Wᵀ + b: x (R, …, in), weight (R, out, in), bias (R, out) → (R, …, out)."""
-    R, shape = x.shape[0], x.shape[1:-1]
-    y = torch.bmm(x.reshape(R, -1, x.shape[-1]), weight.transpose(1, 2))
+    """Per-member x Wᵀ + b: x (R, …, in), weight (R, out, in), bias (R, out) → (R, …, out).
+
+    The rows are cut into S slices, x → (R, S, rows/S, in), against W broadcast over S; the backward pass of the
+    broadcast sums the S slices' weight gradients (the same gradient, summed in another order)."""
+    R, shape, n = x.shape[0], x.shape[1:-1], x.shape[-1]
+    rows = x.numel() // (R * n) if n else 0
+    s = _slices(rows)
+    y = torch.matmul(x.reshape(R, s, rows // s, n), weight.transpose(1, 2)[:, None])
     if bias is not None:
-        y = y + bias[:, None, :]
+        y = y + bias[:, None, None, :]
     return y.reshape(R, *shape, weight.shape[1])
 
 

@@ -173,10 +173,9 @@ class StackedTransformer(StackedModel):
         q, k, v = (z.reshape(R, B, L, H, d // H).transpose(2, 3) for z in (q, k, v))   # (R, B, H, L, d/H)
         if self.config.position == "rope":
             q, k = self.rotate(q), self.rotate(k)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d // H)
-        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
-        scores = scores.masked_fill(~causal, float("-inf"))
-        out = (scores.softmax(-1) @ v).transpose(2, 3).reshape(R, B, L, d)
+        # softmax(q kᵀ/√(d/H) + causal mask) v without the (L, L) scores in memory (on CUDA the fused kernel)
+        out = F.scaled_dot_product_attention(*(z.reshape(R * B, H, L, d // H) for z in (q, k, v)), is_causal=True)
+        out = out.reshape(R, B, H, L, d // H).transpose(2, 3).reshape(R, B, L, d)
         return linear(out, params[f"{p}attn.out_proj"], params[f"{p}attn.out_bias"])
 
     def block(self, params: dict, x: torch.Tensor, layer: int) -> torch.Tensor:
