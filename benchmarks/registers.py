@@ -43,13 +43,25 @@ ABSENT = {"fwd": ("h_out", "ck"), "bwd": ("dh",)}
 INTS = ("D", "N", "L", "G", "CPG", "n_chunks")
 
 
-def compile_case(case: str) -> dict:
-    kind, dim, nstate, groups, mode, *config = case.split(",")
-    dim, nstate, groups = int(dim), int(nstate), int(groups)
-    config = tuple(int(c) for c in config)
+def parse_case(case: str) -> tuple:
+    """``kernel,D,N,G,mode,NPT,T,W[,S]`` → (case, kind, D, N, G, mode, config, plan); argparse reports a bad one."""
+    try:
+        kind, dim, nstate, groups, mode, *config = case.split(",")
+        dim, nstate, groups, config = int(dim), int(nstate), int(groups), tuple(int(c) for c in config)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{case!r} is not kernel,D,N,G,mode,NPT,T,W[,S]") from None
+    if kind not in POINTERS or mode not in DELTA_MODE_ID or len(config) not in (3, 4) or min(dim, nstate, groups) < 1 \
+            or dim % groups or min(config) < 1:
+        raise argparse.ArgumentTypeError(f"{case!r}: kernel fwd|bwd, mode {'|'.join(DELTA_MODE_ID)}, G dividing D, "
+                                         "and three or four positive configuration numbers")
     planned = gluon_scan.plan(dim, nstate, groups, dim // groups, kind, config)
     if planned is None:
-        raise ValueError(f"{case}: the Gluon kernels do not take this shape")
+        raise argparse.ArgumentTypeError(f"{case!r}: the Gluon kernels do not take this shape")
+    return case, kind, dim, nstate, groups, mode, config, planned
+
+
+def compile_case(parsed: tuple) -> dict:
+    case, kind, dim, nstate, groups, mode, config, planned = parsed
     bd, bn, t, warps, layout, reduce, stages, copy = planned
     fn = gluon_scan._fwd_kernel if kind == "fwd" else gluon_scan._bwd_kernel
     names = fn.arg_names
@@ -72,13 +84,14 @@ def compile_case(case: str) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("cases", nargs="*", default=DEFAULT_CASES, help="kernel,D,N,G,mode,NPT,T,W[,S]")
+    p.add_argument("cases", nargs="*", type=parse_case, default=[parse_case(c) for c in DEFAULT_CASES],
+                   help="kernel,D,N,G,mode,NPT,T,W[,S]")
     args = p.parse_args(argv)
     print(f"Gluon scan kernels compiled for sm_90a by triton {triton.__version__} (no GPU)\n")
     print(f"{'case':<34} {'BD':>4} {'BN':>4} {'W':>2} {'REG':>4} {'STACK':>6} {'SHARED':>7}")
-    for case in args.cases:
-        r = compile_case(case)
-        print(f"{case:<34} {r['BD']:>4} {r['BN']:>4} {r['warps']:>2} {r.get('REG', '?'):>4} {r.get('STACK', '?'):>6} "
+    for parsed in args.cases:
+        r = compile_case(parsed)
+        print(f"{r['case']:<34} {r['BD']:>4} {r['BN']:>4} {r['warps']:>2} {r.get('REG', '?'):>4} {r.get('STACK', '?'):>6} "
               f"{r.get('SHARED', '?'):>7}")
 
 

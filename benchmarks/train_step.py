@@ -36,11 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from approx.records import atomic_write, device_name, versions  # noqa: E402
 from kernels import resolve_device  # noqa: E402
-from signals.tasks import InductionConfig, MQARLatestConfig  # noqa: E402
+from signals.tasks import MQARLatestConfig  # noqa: E402
 from ssm.mechanism.table1 import NOISE, RECIPE, ROWS, VOCAB  # noqa: E402
 from ssm.models import build, make_model_config, stacked  # noqa: E402
 from ssm.models.stacked import linear  # noqa: E402
 from ssm.training.data import GroupData  # noqa: E402
+from ssm.training import figures  # noqa: E402
 from ssm.training.ensemble import EnsembleTrainer, member_losses  # noqa: E402
 
 #: mode → (attention written out, rows per slice); the last is the lab's default
@@ -64,9 +65,11 @@ def written_out(self, params: dict, x: torch.Tensor, p: str = "") -> torch.Tenso
 
 
 def case_of(name: str, length: int, members: int):
-    """(task, model config, members) of a Table 1 row at T, or of ``fig3``."""
+    """(task, model config, members) of a Table 1 row at T, or of ``fig3`` (its Mamba-Δ⊤ panel's cell
+    |V| = 40, d = 96, as the figure's sweep builds it)."""
     if name == "fig3":
-        return InductionConfig(length=100, vocab=40), make_model_config("mamba-dt", d=96, N=160, conv=4), 5
+        panel = figures.panels("fig3", models=["mamba-dt"])[0]
+        return panel.task_config(40), panel.model_config(40, 96), panel.seeds
     task = MQARLatestConfig(length=length, n_keys=4, vocab=VOCAB, noise=NOISE)
     return task, make_model_config(ROWS[name][1], **ROWS[name][2]), members
 
@@ -156,6 +159,9 @@ def main(argv=None):
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, help="Also write the results to this JSON file.")
     args = p.parse_args(argv)
+    for name in ("members", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     lengths = args.lengths or ([128, 256, 512] if cuda else [16])

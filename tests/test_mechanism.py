@@ -195,3 +195,19 @@ def test_key_vectors_of_pair_maps_read_b_as_previous_and_c_as_current_token():
     C = -B
     m = probes.key_vectors({"B": B, "C": C}, 2, V)
     assert m["B"] == B[:2].tolist() and m["C"] == C[V:V + 2].tolist()
+
+
+def test_table1_trains_one_ensemble_per_cell(tmp_path, capsys):
+    """Cells of different T are not folded into one padded group: every run's group holds its cell's seeds."""
+    from approx.store import Store
+
+    db = str(tmp_path / "runs.sqlite")
+    argv = ["mechanism", "table1", "--rows", "mamba", "--lengths", "12", "16", "--kappas", "1", "--seeds", "2",
+            "--epochs", "1", "--train-size", "16", "--store", db, "--device", "cpu", "--no-progress", "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    keys = json.loads(out)["config"]["runs"]
+    with Store(db) as s:
+        groups = [s.get_key(k)[1]["group"] for k in keys]
+    assert [g["members"] for g in groups] == [2, 2, 2, 2]
+    assert groups[0]["key"] == groups[1]["key"] != groups[2]["key"] == groups[3]["key"]

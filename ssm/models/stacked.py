@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from typing import ClassVar
 
 import torch
@@ -182,7 +183,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     The rows are cut into S slices, x → (R, S, rows/S, in), against W broadcast over S; the backward pass of the
     broadcast sums the S slices' weight gradients (the same gradient, summed in another order)."""
     R, shape, n = x.shape[0], x.shape[1:-1], x.shape[-1]
-    rows = x.numel() // (R * n) if n else 0
+    rows = math.prod(shape)
     s = _slices(rows)
     y = torch.matmul(x.reshape(R, s, rows // s, n), weight.transpose(1, 2)[:, None])
     if bias is not None:
